@@ -1,0 +1,280 @@
+"""The `%%apify_run` / `%apify_run` magic: parse the line, build the request, bind the result.
+
+The magic is a thin layer: options live in `RunOptions`, the INPUT in `body`, the wire in
+`client`, the conversion in `result`. Heavy imports (httpx, pandas) wait for the first run,
+so `%load_ext apify_magic` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import os
+import shlex
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+
+from apify_magic import body
+from apify_magic.errors import AuthError, OptionError
+from apify_magic.options import RESULT_FORMS, RunOptions
+from apify_magic.target import Target, resolve_target, set_session_token
+
+if TYPE_CHECKING:
+    from apify_magic.client import ApifyClient
+
+# Environment defaults, below %config and above the built-in ones.
+ENV_PREFIX = "APIFY_MAGIC_"
+_ENV_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "memory": int,
+    "timeout": float,
+    "build": str,
+    "max_items": int,
+    "max_total_charge_usd": float,
+    "restart_on_error": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
+    "output_record_key": str,
+}
+
+
+def env_options(environ: Mapping[str, str] | None = None) -> RunOptions:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, parse in _ENV_OPTIONS.items():
+        raw = environ.get(ENV_PREFIX + name.upper(), "").strip()
+        if raw:
+            try:
+                values[name] = parse(raw)
+            except ValueError:
+                raise OptionError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value"
+                                  ) from None
+    return RunOptions(**values)
+
+
+@magics_class
+class ApifyMagic(Magics):
+    """Run Apify Actors from cells. Defaults: `%config ApifyMagic.memory = 1024`."""
+
+    memory = Int(None, allow_none=True, help="Default --memory in MB.").tag(config=True)
+    timeout = Float(None, allow_none=True, help="Default --timeout in seconds.").tag(config=True)
+    build = Unicode(None, allow_none=True, help="Default --build.").tag(config=True)
+    max_items = Int(None, allow_none=True, help="Default --max-items.").tag(config=True)
+    max_total_charge_usd = Float(
+        None, allow_none=True, help="Default --max-total-charge-usd.").tag(config=True)
+    restart_on_error = Bool(
+        None, allow_none=True, help="Default --restart-on-error.").tag(config=True)
+    output_record_key = Unicode(
+        None, allow_none=True, help="Default --output-record-key.").tag(config=True)
+    result_as = CaselessStrEnum(
+        RESULT_FORMS, default_value="auto", help="Default --as.").tag(config=True)
+    base_url = Unicode(
+        None, allow_none=True,
+        help="API base URL (without /v2); overrides APIFY_API_BASE_URL.").tag(config=True)
+    max_retries = Int(
+        4, help="Retries of a run-sync POST that cannot have started a run (connect "
+                "errors, 429).").tag(config=True)
+    retry_base_secs = Float(
+        0.5, help="First retry delay; doubled each try, times uniform(1, 2).").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._clients: dict[Target, ApifyClient] = {}
+
+    # -- magics ------------------------------------------------------------------------
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("actor", help="Actor id: `username~actor-name`, `~actor-name` or the id.")
+    @argument("variable", nargs="?", default=None,
+              help="Notebook variable to bind the result to; without it the result is "
+                   "the cell's value.")
+    @argument("-i", "--input", dest="input", metavar="VAR",
+              help="INPUT from the notebook variable VAR instead of the cell body: dict/list "
+                   "as JSON, str as text/plain, bytes as application/octet-stream.")
+    @argument("--memory", type=int, metavar="MB",
+              help="Memory in MB, a power of 2 from 128 to 32768 -> memory.")
+    @argument("--timeout", type=float, metavar="SECS",
+              help="Run timeout in seconds, >= 0 (0: none) -> timeout.")
+    @argument("--build", metavar="TAG",
+              help="Build tag or number, e.g. latest or 0.1.234 -> build.")
+    @argument("--max-items", type=int, metavar="N",
+              help="Most dataset items to be charged for, > 0 -> maxItems.")
+    @argument("--max-total-charge-usd", type=float, metavar="USD",
+              help="Most the run may cost, > 0 -> maxTotalChargeUsd.")
+    @argument("--restart-on-error", action="store_true", default=None,
+              help="Restart the run if it fails -> restartOnError=true.")
+    @argument("--no-restart-on-error", dest="restart_on_error", action="store_false",
+              help="-> restartOnError=false (overrides a %%config default).")
+    @argument("--output-record-key", metavar="KEY",
+              help="Record to return instead of OUTPUT: 1-256 of a-zA-Z0-9!-_.'() "
+                   "-> outputRecordKey.")
+    @argument("--webhooks", metavar="JSON|VAR",
+              help="Ad-hoc webhooks: a JSON array inline or a variable holding one; each "
+                   "needs eventTypes and an http(s) requestUrl -> webhooks (Base64 JSON).")
+    @argument("--content-type", metavar="TYPE",
+              help="Send the body verbatim with this Content-Type (default: the body is "
+                   "JSON, checked before sending).")
+    @argument("--as", dest="result_as", choices=RESULT_FORMS, default=None,
+              help="Result form: auto (DataFrame for a list of records, else the object), "
+                   "python, dataframe, text or bytes.")
+    @line_cell_magic
+    def apify_run(self, line: str, cell: str | None = None) -> Any:
+        """Run an Actor with the cell body as INPUT and return or bind its OUTPUT.
+
+        The cell body is POSTed to `/v2/actors/ACTOR/run-sync`. `{{ name }}` in the body
+        inserts the notebook variable `name` as JSON; `\\{{` sends a literal `{{`.
+        The token comes from APIFY_TOKEN, `apify login` or `%apify_login`, never from
+        this line. Defaults for every option: `%config ApifyMagic.<option> = value` or
+        APIFY_MAGIC_<OPTION> in the environment.
+        """
+        args = _parse_line(self.apify_run, line)
+        request = self._build_request(args, cell)
+        return self._run(request)
+
+    @line_magic
+    def apify_login(self, line: str) -> None:
+        """Type an Apify token for this session; it is kept in memory, never in the notebook."""
+        token = _prompt_token()
+        if not token:
+            raise AuthError("No token was typed.", hint="run %apify_login again")
+        set_session_token(token)
+        print("Token set for this session.")
+
+    # -- the steps ---------------------------------------------------------------------
+
+    def _build_request(self, args: Any, cell: str | None) -> RunRequest:
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        variable = args.variable
+        if variable is not None and (not variable.isidentifier() or keyword.iskeyword(variable)):
+            raise OptionError(f"{variable!r} is not a valid variable name")
+        cell_options = RunOptions(
+            memory=args.memory,
+            timeout=args.timeout,
+            build=args.build,
+            max_items=args.max_items,
+            max_total_charge_usd=args.max_total_charge_usd,
+            restart_on_error=args.restart_on_error,
+            output_record_key=args.output_record_key,
+            webhooks=_webhooks(args.webhooks, ns) if args.webhooks is not None else None,
+        )
+        options = cell_options.merged_over(self.config_options().merged_over(env_options()))
+        options.validate()
+        if args.input is not None:
+            if cell is not None and cell.strip():
+                raise OptionError("give INPUT either as the cell body or with -i, not both")
+            payload = body.from_variable(args.input, ns, args.content_type)
+        else:
+            payload = body.from_cell(cell or "", ns, args.content_type)
+        from apify_magic.client import check_actor_id
+
+        return RunRequest(
+            actor_id=check_actor_id(args.actor),
+            options=options,
+            payload=payload,
+            variable=variable,
+            result_as=args.result_as or self.result_as,
+        )
+
+    def config_options(self) -> RunOptions:
+        return RunOptions(
+            memory=self.memory,
+            timeout=self.timeout,
+            build=self.build,
+            max_items=self.max_items,
+            max_total_charge_usd=self.max_total_charge_usd,
+            restart_on_error=self.restart_on_error,
+            output_record_key=self.output_record_key,
+        )
+
+    def client(self) -> ApifyClient:
+        from apify_magic.client import ApifyClient
+
+        target = resolve_target(
+            self.base_url, local_runtime=_local_runtime(), prompt=_prompt_token)
+        if target not in self._clients:
+            self._clients[target] = ApifyClient(target)
+        client = self._clients[target]
+        client.max_retries, client.retry_base_secs = self.max_retries, self.retry_base_secs
+        return client
+
+    def _run(self, request: RunRequest) -> Any:
+        from apify_magic.result import convert
+
+        result = self.client().run_sync(request.actor_id, request.options, request.payload)
+        value = convert(result.content, result.content_type, request.result_as)
+        if value is None and request.result_as != "bytes":
+            key = request.options.output_record_key or "OUTPUT"
+            bound = f"; {request.variable} = None" if request.variable else ""
+            print(f"{request.actor_id} wrote no {key} record{bound}")
+        if request.variable is None:
+            return value
+        assert self.shell is not None
+        self.shell.user_ns[request.variable] = value
+        return None
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+class RunRequest:
+    """Everything one run needs, checked: what the magic hands to the client."""
+
+    __slots__ = ("actor_id", "options", "payload", "result_as", "variable")
+
+    def __init__(self, actor_id: str, options: RunOptions, payload: body.Payload,
+                 variable: str | None, result_as: str) -> None:
+        self.actor_id = actor_id
+        self.options = options
+        self.payload = payload
+        self.variable = variable
+        self.result_as = result_as
+
+    def __repr__(self) -> str:
+        return f"RunRequest({self.actor_id!r}, {self.options!r}, {self.payload!r})"
+
+
+def _parse_line(magic: Any, line: str) -> Any:
+    # POSIX splitting, unlike IPython's default, removes the quotes around inline JSON.
+    try:
+        argv = shlex.split(line)
+    except ValueError as err:
+        raise UsageError(f"%apify_run: {err} in the magic line") from None
+    return magic.parser.parse_args(argv)
+
+
+def _webhooks(value: str, ns: Mapping[str, Any]) -> list[dict[str, Any]]:
+    text = value.strip()
+    if not text.startswith("["):
+        held = body.lookup(text, ns)
+        if not isinstance(held, str):
+            return held  # type: ignore[no-any-return]  # checked by RunOptions.validate
+        text = held
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise OptionError(f"--webhooks is not valid JSON: {err.msg} at column {err.colno}",
+                          hint="quote the array: --webhooks '[{...}]'") from None
+    return parsed  # type: ignore[no-any-return]
+
+
+def _prompt_token() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getpass("Apify token (kept in memory, not saved): ").strip() or None
+    except Exception:  # no stdin: nbval, papermill, a script
+        return None
+
+
+def _local_runtime() -> Callable[[], str] | None:
+    try:
+        from apify_magic.local import embedded  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    start: Callable[[], str] = embedded.ensure_started
+    return start

@@ -1,0 +1,148 @@
+"""The run options: one typed object shared by the magic, the panel and the client.
+
+Each field is one query parameter of `POST /v2/actors/{actorId}/run-sync`; validation
+happens here, before anything is sent, with the platform's own rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from apify_magic.errors import OptionError
+
+MEMORY_MIN_MB = 128
+MEMORY_MAX_MB = 32768
+MEMORY_CHOICES = tuple(2**n for n in range(7, 16))  # 128 .. 32768
+
+# The platform's record-key rule: up to 256 characters of a-zA-Z0-9!-_.'()
+RECORD_KEY = re.compile(r"^[a-zA-Z0-9!\-_.'()]{1,256}$")
+
+WEBHOOK_EVENT_TYPES = frozenset({
+    "ACTOR.RUN.CREATED",
+    "ACTOR.RUN.SUCCEEDED",
+    "ACTOR.RUN.FAILED",
+    "ACTOR.RUN.TIMED_OUT",
+    "ACTOR.RUN.ABORTED",
+    "ACTOR.RUN.RESURRECTED",
+})
+
+RESULT_FORMS = ("auto", "python", "dataframe", "text", "bytes")
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Options of one run; `None` means "the Actor's own default"."""
+
+    memory: int | None = None
+    timeout: float | None = None
+    build: str | None = None
+    max_items: int | None = None
+    max_total_charge_usd: float | None = None
+    restart_on_error: bool | None = None
+    output_record_key: str | None = None
+    webhooks: list[dict[str, Any]] | None = None
+
+    def validate(self) -> RunOptions:
+        """Raise OptionError for the first invalid value; return self for chaining."""
+        check_memory(self.memory)
+        if self.timeout is not None and not (
+            math.isfinite(self.timeout) and self.timeout >= 0
+        ):
+            raise OptionError(f"--timeout must be a number of seconds >= 0, got {self.timeout}")
+        if self.build is not None and not self.build.strip():
+            raise OptionError("--build must not be empty")
+        if self.max_items is not None and self.max_items <= 0:
+            raise OptionError(f"--max-items must be > 0, got {self.max_items}")
+        if self.max_total_charge_usd is not None and not (
+            math.isfinite(self.max_total_charge_usd) and self.max_total_charge_usd > 0
+        ):
+            raise OptionError(
+                f"--max-total-charge-usd must be > 0, got {self.max_total_charge_usd}")
+        if self.output_record_key is not None:
+            check_record_key(self.output_record_key)
+        if self.webhooks is not None:
+            check_webhooks(self.webhooks)
+        return self
+
+    def query_params(self) -> dict[str, str]:
+        """The query string the endpoint expects, only for options that are set."""
+        params: dict[str, str] = {}
+        if self.output_record_key is not None:
+            params["outputRecordKey"] = self.output_record_key
+        if self.timeout is not None:
+            params["timeout"] = _number(self.timeout)
+        if self.memory is not None:
+            params["memory"] = str(self.memory)
+        if self.max_items is not None:
+            params["maxItems"] = str(self.max_items)
+        if self.max_total_charge_usd is not None:
+            params["maxTotalChargeUsd"] = _number(self.max_total_charge_usd)
+        if self.restart_on_error is not None:
+            params["restartOnError"] = "true" if self.restart_on_error else "false"
+        if self.build is not None:
+            params["build"] = self.build
+        if self.webhooks is not None:
+            params["webhooks"] = encode_webhooks(self.webhooks)
+        return params
+
+    def merged_over(self, defaults: RunOptions) -> RunOptions:
+        """These options, with unset fields taken from `defaults`."""
+        values = {
+            f.name: getattr(self, f.name) if getattr(self, f.name) is not None
+            else getattr(defaults, f.name)
+            for f in dataclasses.fields(self)
+        }
+        return RunOptions(**values)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def check_memory(memory: int | None) -> None:
+    if memory is None:
+        return
+    if memory not in MEMORY_CHOICES:
+        raise OptionError(
+            f"--memory must be a power of 2 from {MEMORY_MIN_MB} to {MEMORY_MAX_MB} MB, "
+            f"got {memory}",
+            hint="one of " + ", ".join(str(m) for m in MEMORY_CHOICES))
+
+
+def check_record_key(key: str) -> None:
+    if not RECORD_KEY.match(key):
+        raise OptionError(
+            f"--output-record-key {key!r} is not a valid record key",
+            hint="use 1 to 256 characters of a-z A-Z 0-9 ! - _ . ' ( )")
+
+
+def check_webhooks(webhooks: object) -> None:
+    if not isinstance(webhooks, list) or not webhooks:
+        raise OptionError("--webhooks must be a non-empty JSON array of webhook objects")
+    for n, hook in enumerate(webhooks):
+        where = f"--webhooks[{n}]"
+        if not isinstance(hook, Mapping):
+            raise OptionError(f"{where} must be an object")
+        events = hook.get("eventTypes")
+        if not isinstance(events, list) or not events:
+            raise OptionError(f"{where}.eventTypes must be a non-empty array")
+        unknown = [e for e in events if e not in WEBHOOK_EVENT_TYPES]
+        if unknown:
+            raise OptionError(
+                f"{where}.eventTypes has unknown event {unknown[0]!r}",
+                hint="one of " + ", ".join(sorted(WEBHOOK_EVENT_TYPES)))
+        url = hook.get("requestUrl")
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+            raise OptionError(f"{where}.requestUrl must be an http(s) URL, got {url!r}")
+
+
+def encode_webhooks(webhooks: list[dict[str, Any]]) -> str:
+    """Base64 of the compact JSON array, as the endpoint's `webhooks` parameter wants."""
+    raw = json.dumps(webhooks, separators=(",", ":")).encode()
+    return base64.b64encode(raw).decode("ascii")
