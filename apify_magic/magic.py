@@ -14,8 +14,8 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
@@ -272,8 +272,10 @@ def _prompt_token() -> str | None:
 
 
 def _local_runtime() -> Callable[[], str] | None:
+    import importlib
+
     try:
-        from apify_magic.local import embedded  # type: ignore[import-not-found, unused-ignore]
+        embedded = importlib.import_module("apify_magic.local.embedded")
     except ImportError:
         return None
     start: Callable[[], str] = embedded.ensure_started
