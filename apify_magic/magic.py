@@ -7,10 +7,12 @@ so `%load_ext apify_magic` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import keyword
 import os
 import shlex
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,15 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from apify_magic import body
 from apify_magic.errors import AuthError, OptionError
 from apify_magic.options import RESULT_FORMS, RunOptions
+from apify_magic.progress import (
+    PROGRESS_MODES,
+    NoProgress,
+    Progress,
+    TextProgress,
+    in_kernel,
+    in_terminal,
+    wait_on_main_thread,
+)
 from apify_magic.target import Target, resolve_target, set_session_token
 
 if TYPE_CHECKING:
@@ -73,6 +84,8 @@ class ApifyMagic(Magics):
     base_url = Unicode(
         None, allow_none=True,
         help="API base URL (without /v2); overrides APIFY_API_BASE_URL.").tag(config=True)
+    progress = CaselessStrEnum(
+        PROGRESS_MODES, default_value="auto", help="Default --progress.").tag(config=True)
     max_retries = Int(
         4, help="Retries of a run-sync POST that cannot have started a run (connect "
                 "errors, 429).").tag(config=True)
@@ -117,6 +130,9 @@ class ApifyMagic(Magics):
     @argument("--content-type", metavar="TYPE",
               help="Send the body verbatim with this Content-Type (default: the body is "
                    "JSON, checked before sending).")
+    @argument("--progress", choices=PROGRESS_MODES, default=None,
+              help="auto (a panel in a kernel, text lines in a terminal), widget, text or "
+                   "none.")
     @argument("--as", dest="result_as", choices=RESULT_FORMS, default=None,
               help="Result form: auto (DataFrame for a list of records, else the object), "
                    "python, dataframe, text or bytes.")
@@ -132,7 +148,7 @@ class ApifyMagic(Magics):
         """
         args = _parse_line(self.apify_run, line)
         request = self._build_request(args, cell)
-        return self._run(request)
+        return self.run_request(request)
 
     @line_magic
     def apify_login(self, line: str) -> None:
@@ -176,6 +192,7 @@ class ApifyMagic(Magics):
             payload=payload,
             variable=variable,
             result_as=args.result_as or self.result_as,
+            progress=args.progress or self.progress,
         )
 
     def config_options(self) -> RunOptions:
@@ -200,11 +217,44 @@ class ApifyMagic(Magics):
         client.max_retries, client.retry_base_secs = self.max_retries, self.retry_base_secs
         return client
 
-    def _run(self, request: RunRequest) -> Any:
+    def make_progress(self, request: RunRequest) -> Progress:
+        mode = request.progress
+        if mode == "auto":
+            mode = ("widget" if in_kernel(self.shell)
+                    else "text" if in_terminal(self.shell) else "none")
+        if mode == "widget":
+            import importlib
+
+            try:
+                panel_module = importlib.import_module("apify_magic.panel")
+            except ImportError:  # no ipywidgets: text still works
+                return TextProgress()
+            panel: Progress = panel_module.RunPanel(request, rerun=self.run_request)
+            return panel
+        return TextProgress() if mode == "text" else NoProgress()
+
+    def run_request(self, request: RunRequest, progress: Progress | None = None) -> Any:
+        """Run, show progress, and bind or return the result: the magic's one path."""
         from apify_magic.result import convert
 
-        result = self.client().run_sync(request.actor_id, request.options, request.payload)
-        value = convert(result.content, result.content_type, request.result_as)
+        client = self.client()
+        progress = progress or self.make_progress(request)
+        progress.started(request.actor_id, client.target.label, request.options.timeout)
+        started = time.monotonic()
+        try:
+            result = wait_on_main_thread(
+                lambda: client.run_sync(request.actor_id, request.options, request.payload),
+                progress, started)
+            value = convert(result.content, result.content_type, request.result_as)
+        except KeyboardInterrupt as err:
+            progress.failed(err, time.monotonic() - started)
+            print("Interrupted. A run-sync request cannot stop its run: the run may go on "
+                  "(and cost) until it ends; check Apify Console > Runs.")
+            raise
+        except Exception as err:
+            progress.failed(err, time.monotonic() - started)
+            raise
+        progress.finished(value, time.monotonic() - started)
         if value is None and request.result_as != "bytes":
             key = request.options.output_record_key or "OUTPUT"
             bound = f"; {request.variable} = None" if request.variable else ""
@@ -221,21 +271,16 @@ class ApifyMagic(Magics):
         self._clients.clear()
 
 
+@dataclasses.dataclass
 class RunRequest:
     """Everything one run needs, checked: what the magic hands to the client."""
 
-    __slots__ = ("actor_id", "options", "payload", "result_as", "variable")
-
-    def __init__(self, actor_id: str, options: RunOptions, payload: body.Payload,
-                 variable: str | None, result_as: str) -> None:
-        self.actor_id = actor_id
-        self.options = options
-        self.payload = payload
-        self.variable = variable
-        self.result_as = result_as
-
-    def __repr__(self) -> str:
-        return f"RunRequest({self.actor_id!r}, {self.options!r}, {self.payload!r})"
+    actor_id: str
+    options: RunOptions
+    payload: body.Payload
+    variable: str | None = None
+    result_as: str = "auto"
+    progress: str = "auto"
 
 
 def _parse_line(magic: Any, line: str) -> Any:

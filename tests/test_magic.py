@@ -335,3 +335,45 @@ def test_no_token_and_no_base_url_stops_with_how_to_set_one(
     assert isinstance(err, errors.AuthError)
     assert "APIFY_TOKEN" in str(err)
     assert server.seen == []
+
+
+def test_text_progress_reports_start_and_end(shell: Any, server: RecordingServer,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    server.default = Reply(body=b'{"a": 1}', delay=0.3)
+    assert run(shell, "%%apify_run me~actor out --progress text --timeout 60\n{}"
+               ).error_in_exec is None
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"me~actor: started on local runtime ({server.url}), timeout 60 s"
+    assert lines[-1].startswith("me~actor: SUCCEEDED in 0.")
+    server.default = error_reply(400, "run-failed", "Actor run did not succeed "
+                                 "(run ID: r1, status: FAILED)")
+    assert run(shell, "%%apify_run me~actor out --progress text\n{}").error_in_exec
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
+        "me~actor: failed after 0.0 s (RunFailedError)")
+
+
+def test_errors_fail_a_real_kernel_run_with_a_short_message(
+        server: RecordingServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What nbval and papermill see: the kernel reports an error, in a few lines."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("APIFY_API_BASE_URL", server.url)
+    monkeypatch.setenv("APIFY_TOKEN", TOKEN)
+    server.default = error_reply(400, "run-failed",
+                                 "Actor run did not succeed (run ID: Zx9, status: FAILED)")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext apify_magic"),
+        nbformat.v4.new_code_cell('%%apify_run me~actor out\n{"a": 1}'),
+    ])
+    with pytest.raises(CellExecutionError) as raised:
+        NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    assert raised.value.ename == "RunFailedError"
+    (output,) = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert output.traceback == [
+        "RunFailedError: 400 run-failed: Actor run did not succeed (run ID: Zx9, "
+        "status: FAILED) (Actor me~actor, run Zx9)",
+        "  Hint: " + errors.RunFailedError.hint,
+    ]
+    assert TOKEN not in json.dumps(nb)
