@@ -12,7 +12,7 @@ import email.utils
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from apify_magic.errors import (
     ConnectionDroppedError,
     OptionError,
     ReadTimeoutError,
+    TransportError,
     api_error_class,
 )
 from apify_magic.options import RunOptions
@@ -34,6 +35,7 @@ from apify_magic.target import Target
 SYNC_CEILING_SECS = 300.0  # the endpoint answers 408 after this, whatever `timeout` says
 READ_MARGIN_SECS = 30.0
 MAX_RETRY_AFTER_SECS = 60.0
+POLL_RETRIES = 8  # a GET may be repeated: ride out about two minutes of faults
 
 # An Actor id or `username~name`: what the platform accepts, and nothing that can
 # change the URL path.
@@ -49,10 +51,28 @@ class RunResult:
     content_type: str
     actor_id: str
     elapsed: float
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id where the server tells it (the local runtime does)."""
+        return self.headers.get("x-apify-run-id")
 
     def __repr__(self) -> str:
         return (f"RunResult({self.actor_id!r}, {self.status_code}, {len(self.content)} bytes, "
                 f"{self.content_type!r})")
+
+
+def _data(response: httpx.Response) -> dict[str, Any]:
+    envelope = response.json()
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected {{'data': {{...}}}} from {response.request.url.path}")
+    return data
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def check_actor_id(actor_id: str) -> str:
@@ -125,16 +145,28 @@ class ApifyClient:
             headers["Authorization"] = f"Bearer {self.target.token.reveal()}"
         return headers
 
-    def run_sync(self, actor_id: str, options: RunOptions, payload: Payload) -> RunResult:
-        """POST the payload as INPUT to run-sync and return the OUTPUT record."""
+    def url(self, *segments: str) -> str:
+        return "/".join([self.target.base_url, "v2", *(quote(s, safe="~") for s in segments)])
+
+    def run_sync(self, actor_id: str, options: RunOptions, payload: Payload,
+                 dataset: Mapping[str, str] | None = None) -> RunResult:
+        """POST the payload as INPUT to run-sync and return the OUTPUT record.
+
+        With `dataset` (the items parameters), run-sync-get-dataset-items returns the
+        default dataset's items instead.
+        """
         check_actor_id(actor_id)
-        url = f"{self.target.base_url}/v2/actors/{quote(actor_id, safe='~')}/run-sync"
+        params = options.query_params()
+        if dataset is not None:
+            params.pop("outputRecordKey", None)
+            params.update(dataset)
+        endpoint = "run-sync" if dataset is None else "run-sync-get-dataset-items"
         timeout = httpx.Timeout(10.0, read=read_timeout(options), write=60.0)
         headers = {**self.headers(), "Content-Type": payload.content_type}
         started = time.monotonic()
         response = self._post_once_or_retry(
-            actor_id, url, params=options.query_params(), content=payload.content,
-            headers=headers, timeout=timeout)
+            actor_id, self.url("actors", actor_id, endpoint), params=params,
+            content=payload.content, headers=headers, timeout=timeout)
         if response.status_code >= 400:
             raise self.api_error(response, actor_id)
         return RunResult(
@@ -143,7 +175,113 @@ class ApifyClient:
             content_type=response.headers.get("Content-Type", ""),
             actor_id=actor_id,
             elapsed=time.monotonic() - started,
+            headers=dict(response.headers),
         )
+
+    # -- asynchronous runs ---------------------------------------------------------------
+
+    def start_run(self, actor_id: str, options: RunOptions, payload: Payload) -> dict[str, Any]:
+        """POST .../runs: start a run and return the Run object at once."""
+        check_actor_id(actor_id)
+        params = options.query_params()
+        params.pop("outputRecordKey", None)  # not a parameter of this endpoint
+        headers = {**self.headers(), "Content-Type": payload.content_type}
+        response = self._post_once_or_retry(
+            actor_id, self.url("actors", actor_id, "runs"), params=params,
+            content=payload.content, headers=headers, timeout=httpx.Timeout(30.0))
+        if response.status_code >= 400:
+            raise self.api_error(response, actor_id)
+        return _data(response)
+
+    def get_run(self, run_id: str, wait_secs: float = 0, *, actor_id: str = ""
+                ) -> dict[str, Any]:
+        """GET /v2/actor-runs/{id}, waiting up to `wait_secs` (the server caps it at 60)."""
+        params = {"waitForFinish": _number(wait_secs)} if wait_secs > 0 else {}
+        response = self.get(("actor-runs", run_id), params=params, actor_id=actor_id,
+                            run_id=run_id, read_secs=wait_secs + READ_MARGIN_SECS)
+        return _data(response)
+
+    def abort_run(self, run_id: str, *, actor_id: str = "") -> dict[str, Any]:
+        """POST .../abort; aborting twice is harmless, so this one may be retried."""
+        response = self._send("POST", ("actor-runs", run_id, "abort"), actor_id=actor_id,
+                              run_id=run_id, idempotent=True)
+        return _data(response)
+
+    def last_run(self, actor_id: str) -> dict[str, Any] | None:
+        """The Actor's most recently started run, if the server lists any."""
+        response = self.get(("actors", actor_id, "runs"),
+                            params={"desc": "true", "limit": "1"}, actor_id=actor_id)
+        items = _data(response).get("items") or []
+        return items[0] if items and isinstance(items[0], dict) else None
+
+    def get_log(self, run_id: str, *, actor_id: str = "") -> str:
+        return self.get(("actor-runs", run_id, "log"), actor_id=actor_id, run_id=run_id).text
+
+    def get_record(self, store_id: str, key: str, *, actor_id: str = "",
+                   run_id: str | None = None) -> tuple[bytes, str] | None:
+        """A key-value store record and its content type; None when there is no such record."""
+        try:
+            response = self.get(("key-value-stores", store_id, "records", key),
+                                actor_id=actor_id, run_id=run_id)
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        return response.content, response.headers.get("Content-Type", "")
+
+    def dataset_items(self, dataset_id: str, params: Mapping[str, str], *,
+                      actor_id: str = "", run_id: str | None = None) -> httpx.Response:
+        return self.get(("datasets", dataset_id, "items"), params=params, actor_id=actor_id,
+                        run_id=run_id)
+
+    # -- the wire ------------------------------------------------------------------------
+
+    def get(self, segments: tuple[str, ...], *, params: Mapping[str, str] | None = None,
+            actor_id: str = "", run_id: str | None = None, read_secs: float = 60.0
+            ) -> httpx.Response:
+        return self._send("GET", segments, params=params, actor_id=actor_id, run_id=run_id,
+                          idempotent=True, read_secs=read_secs)
+
+    def _send(self, method: str, segments: tuple[str, ...], *,
+              params: Mapping[str, str] | None = None, actor_id: str = "",
+              run_id: str | None = None, idempotent: bool, read_secs: float = 60.0
+              ) -> httpx.Response:
+        """A request that is safe to repeat: retried on every transient fault."""
+        assert idempotent, "only idempotent requests come through here"
+        url = self.url(*segments)
+        timeout = httpx.Timeout(10.0, read=read_secs)
+        tries = max(self.max_retries, POLL_RETRIES)
+        for attempt in range(tries + 1):
+            last = attempt == tries
+            try:
+                response = self._http.request(method, url, params=params, headers=self.headers(),
+                                              timeout=timeout)
+            except httpx.TransportError as err:
+                if last:
+                    raise self._transport_error(err, actor_id, run_id) from None
+                self._sleep(backoff(attempt, self.retry_base_secs))
+                continue
+            if (response.status_code == 429 or response.status_code >= 500) and not last:
+                self._sleep(retry_after(response, attempt, self.retry_base_secs))
+                continue
+            if response.status_code >= 400:
+                raise self.api_error(response, actor_id, run_id)
+            return response
+        raise AssertionError("unreachable")
+
+    def _transport_error(self, err: httpx.TransportError, actor_id: str,
+                         run_id: str | None) -> TransportError:
+        where = f" (run {run_id})" if run_id else ""
+        if isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return ConnectFailedError(
+                f"Could not connect to {self.target.label}{where}: {self._scrub(str(err))}",
+                actor_id=actor_id, run_id=run_id,
+                hint="the run, if any, is not affected; attach to it again when the server "
+                     "is back")
+        return ConnectionDroppedError(
+            f"Lost the connection to {self.target.label}{where} ({type(err).__name__}).",
+            actor_id=actor_id, run_id=run_id,
+            hint="the run is not affected; attach to it again to wait for its result")
 
     def _post_once_or_retry(self, actor_id: str, url: str, **kwargs: Any) -> httpx.Response:
         for attempt in range(self.max_retries + 1):
@@ -175,7 +313,8 @@ class ApifyClient:
             return response
         raise AssertionError("unreachable")
 
-    def api_error(self, response: httpx.Response, actor_id: str) -> ApiError:
+    def api_error(self, response: httpx.Response, actor_id: str,
+                  run_id: str | None = None) -> ApiError:
         """The typed error for an error answer, with the server's own words."""
         error_type, message = f"http-{response.status_code}", ""
         try:
@@ -188,7 +327,8 @@ class ApifyClient:
             message = response.text[:300].strip()
         message = self._scrub(message or response.reason_phrase or "no message")
         cls = api_error_class(response.status_code, error_type)
-        return cls(response.status_code, error_type, message, actor_id=actor_id)
+        run_id = run_id or response.headers.get("X-Apify-Run-Id") or None
+        return cls(response.status_code, error_type, message, actor_id=actor_id, run_id=run_id)
 
     def _scrub(self, text: str) -> str:
         # A server or proxy may echo what it got; the token must never reach the user.

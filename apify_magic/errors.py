@@ -80,9 +80,11 @@ class TransportError(ApifyMagicError):
 
     run_may_have_started = True
 
-    def __init__(self, message: str, *, actor_id: str = "", hint: str | None = None) -> None:
+    def __init__(self, message: str, *, actor_id: str = "", run_id: str | None = None,
+                 hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.actor_id = actor_id
+        self.run_id = run_id
 
 
 class ConnectFailedError(TransportError):

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import keyword
 import os
+import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from apify_magic import body
+from apify_magic.datasets import DatasetQuery, split_names
 from apify_magic.errors import AuthError, OptionError
 from apify_magic.options import RESULT_FORMS, RunOptions
 from apify_magic.progress import (
@@ -65,6 +67,54 @@ def env_options(environ: Mapping[str, str] | None = None) -> RunOptions:
     return RunOptions(**values)
 
 
+def _result_arguments(func: Any) -> Any:
+    """Options for what comes back: shared by %apify_run and %apify_attach."""
+    decorators = [
+        argument("--output-record-key", metavar="KEY",
+                 help="Record to return instead of OUTPUT: 1-256 of a-zA-Z0-9!-_.'() "
+                      "-> outputRecordKey."),
+        argument("--dataset", action="store_true",
+                 help="Return the run's default dataset items (a DataFrame) instead of a "
+                      "record -> run-sync-get-dataset-items, or the dataset's items."),
+        argument("--fields", metavar="F1,F2", help="With --dataset: only these fields -> fields."),
+        argument("--omit", metavar="F1,F2", help="With --dataset: leave these out -> omit."),
+        argument("--limit", type=int, metavar="N", help="With --dataset: at most N items, "
+                 "> 0 -> limit."),
+        argument("--offset", type=int, metavar="N", help="With --dataset: skip N items, "
+                 ">= 0 -> offset."),
+        argument("--clean", action="store_true", help="With --dataset: skip empty items and "
+                 "hidden (#) fields -> clean."),
+        argument("--desc", action="store_true", help="With --dataset: newest first -> desc."),
+        argument("--unwind", metavar="F1,F2", help="With --dataset: expand these array or "
+                 "object fields into items -> unwind."),
+        argument("--flatten", metavar="F1,F2", help="With --dataset: flatten these nested "
+                 "objects into a.b fields -> flatten."),
+        argument("--progress", choices=PROGRESS_MODES, default=None,
+                 help="auto (a panel in a kernel, text lines in a terminal), widget, text or "
+                      "none."),
+        argument("--as", dest="result_as", choices=RESULT_FORMS, default=None,
+                 help="Result form: auto (DataFrame for a list of records, else the object), "
+                      "python, dataframe, text or bytes."),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+def _dataset_query(args: Any) -> DatasetQuery | None:
+    given = {name: getattr(args, name) for name in
+             ("fields", "omit", "limit", "offset", "unwind", "flatten", "clean", "desc")
+             if getattr(args, name) not in (None, False)}
+    if not args.dataset:
+        if given:
+            raise OptionError(f"--{next(iter(given))} needs --dataset")
+        return None
+    return DatasetQuery(
+        fields=split_names(args.fields), omit=split_names(args.omit), limit=args.limit,
+        offset=args.offset, clean=args.clean, desc=args.desc,
+        unwind=split_names(args.unwind), flatten=split_names(args.flatten)).validate()
+
+
 @magics_class
 class ApifyMagic(Magics):
     """Run Apify Actors from cells. Defaults: `%config ApifyMagic.memory = 1024`."""
@@ -84,6 +134,9 @@ class ApifyMagic(Magics):
     base_url = Unicode(
         None, allow_none=True,
         help="API base URL (without /v2); overrides APIFY_API_BASE_URL.").tag(config=True)
+    watch = Bool(False, help="Default --watch: follow runs instead of run-sync.").tag(config=True)
+    poll_secs = Float(
+        1.0, help="How long each poll of a watched run waits (waitForFinish).").tag(config=True)
     progress = CaselessStrEnum(
         PROGRESS_MODES, default_value="auto", help="Default --progress.").tag(config=True)
     max_retries = Int(
@@ -121,21 +174,18 @@ class ApifyMagic(Magics):
               help="Restart the run if it fails -> restartOnError=true.")
     @argument("--no-restart-on-error", dest="restart_on_error", action="store_false",
               help="-> restartOnError=false (overrides a %%config default).")
-    @argument("--output-record-key", metavar="KEY",
-              help="Record to return instead of OUTPUT: 1-256 of a-zA-Z0-9!-_.'() "
-                   "-> outputRecordKey.")
+    @argument("--watch", action="store_true", default=None,
+              help="Start the run (POST .../runs) and follow it: status as it changes, "
+                   "Kernel > Interrupt aborts it, no 300 s limit.")
+    @argument("--no-watch", dest="watch", action="store_false",
+              help="Use run-sync (overrides a %%config default).")
     @argument("--webhooks", metavar="JSON|VAR",
               help="Ad-hoc webhooks: a JSON array inline or a variable holding one; each "
                    "needs eventTypes and an http(s) requestUrl -> webhooks (Base64 JSON).")
     @argument("--content-type", metavar="TYPE",
               help="Send the body verbatim with this Content-Type (default: the body is "
                    "JSON, checked before sending).")
-    @argument("--progress", choices=PROGRESS_MODES, default=None,
-              help="auto (a panel in a kernel, text lines in a terminal), widget, text or "
-                   "none.")
-    @argument("--as", dest="result_as", choices=RESULT_FORMS, default=None,
-              help="Result form: auto (DataFrame for a list of records, else the object), "
-                   "python, dataframe, text or bytes.")
+    @_result_arguments
     @line_cell_magic
     def apify_run(self, line: str, cell: str | None = None) -> Any:
         """Run an Actor with the cell body as INPUT and return or bind its OUTPUT.
@@ -150,6 +200,29 @@ class ApifyMagic(Magics):
         request = self._build_request(args, cell)
         return self.run_request(request)
 
+    @magic_arguments()
+    @argument("run_id", help="The run's id, as errors and the run's page show it.")
+    @argument("variable", nargs="?", default=None,
+              help="Notebook variable to bind the result to.")
+    @_result_arguments
+    @line_magic
+    def apify_attach(self, line: str) -> Any:
+        """Wait for an existing run (running or finished) and bind its result.
+
+        For example after a kernel restart, or after run-sync answered 408 while its run
+        went on. Takes the same result options as %apify_run.
+        """
+        args = _parse_line(self.apify_attach, line)
+        variable = _check_variable(args.variable)
+        if not re.match(r"^[A-Za-z0-9]+$", args.run_id):
+            raise OptionError(f"{args.run_id!r} is not a run id")
+        options = RunOptions(output_record_key=args.output_record_key).validate()
+        request = RunRequest(
+            actor_id="", options=options, payload=body.Payload(b"", ""), variable=variable,
+            result_as=args.result_as or self.result_as, progress=args.progress or self.progress,
+            dataset=_dataset_query(args), attach=args.run_id)
+        return self.run_request(request)
+
     @line_magic
     def apify_login(self, line: str) -> None:
         """Type an Apify token for this session; it is kept in memory, never in the notebook."""
@@ -159,13 +232,21 @@ class ApifyMagic(Magics):
         set_session_token(token)
         print("Token set for this session.")
 
+    @line_magic
+    def apify_panel(self, line: str) -> None:
+        """Open the run panel for `ACTOR [VARIABLE]` with a form from the Actor's input schema.
+
+        Nothing runs until you press Run; the result is then bound to VARIABLE.
+        """
+        from apify_magic.panel import open_panel
+
+        open_panel(self, line)
+
     # -- the steps ---------------------------------------------------------------------
 
     def _build_request(self, args: Any, cell: str | None) -> RunRequest:
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-        variable = args.variable
-        if variable is not None and (not variable.isidentifier() or keyword.iskeyword(variable)):
-            raise OptionError(f"{variable!r} is not a valid variable name")
+        variable = _check_variable(args.variable)
         cell_options = RunOptions(
             memory=args.memory,
             timeout=args.timeout,
@@ -193,6 +274,8 @@ class ApifyMagic(Magics):
             variable=variable,
             result_as=args.result_as or self.result_as,
             progress=args.progress or self.progress,
+            watch=args.watch if args.watch is not None else self.watch,
+            dataset=_dataset_query(args),
         )
 
     def config_options(self) -> RunOptions:
@@ -235,35 +318,97 @@ class ApifyMagic(Magics):
 
     def run_request(self, request: RunRequest, progress: Progress | None = None) -> Any:
         """Run, show progress, and bind or return the result: the magic's one path."""
-        from apify_magic.result import convert
-
         client = self.client()
         progress = progress or self.make_progress(request)
-        progress.started(request.actor_id, client.target.label, request.options.timeout)
+        progress.started(request.actor_id or f"run {request.attach}", client.target.label,
+                         request.options.timeout)
         started = time.monotonic()
         try:
-            result = wait_on_main_thread(
-                lambda: client.run_sync(request.actor_id, request.options, request.payload),
-                progress, started)
-            value = convert(result.content, result.content_type, request.result_as)
-        except KeyboardInterrupt as err:
-            progress.failed(err, time.monotonic() - started)
-            print("Interrupted. A run-sync request cannot stop its run: the run may go on "
-                  "(and cost) until it ends; check Apify Console > Runs.")
-            raise
-        except Exception as err:
+            if request.watch or request.attach:
+                value = self._watched(client, request, progress, started)
+            else:
+                value = self._synced(client, request, progress, started)
+        except BaseException as err:
             progress.failed(err, time.monotonic() - started)
             raise
         progress.finished(value, time.monotonic() - started)
         if value is None and request.result_as != "bytes":
             key = request.options.output_record_key or "OUTPUT"
             bound = f"; {request.variable} = None" if request.variable else ""
-            print(f"{request.actor_id} wrote no {key} record{bound}")
+            print(f"{request.actor_id or request.attach} wrote no {key} record{bound}")
         if request.variable is None:
             return value
         assert self.shell is not None
         self.shell.user_ns[request.variable] = value
         return None
+
+    def _synced(self, client: ApifyClient, request: RunRequest, progress: Progress,
+                started: float) -> Any:
+        from apify_magic.datasets import frame_from_pages, parse_lines
+        from apify_magic.errors import RunTimeoutError
+        from apify_magic.result import convert
+
+        dataset = request.dataset.params("jsonl") if request.dataset else None
+        since = time.time()
+        try:
+            result = wait_on_main_thread(
+                lambda: client.run_sync(request.actor_id, request.options, request.payload,
+                                        dataset), progress, started)
+        except KeyboardInterrupt:
+            print("Interrupted. A run-sync request cannot stop its run: the run may go on "
+                  "(and cost) until it ends; check Apify Console > Runs, or use --watch, "
+                  "which aborts the run on interrupt.")
+            raise
+        except RunTimeoutError as err:
+            err.hint = self._attach_hint(client, request, err.run_id, since)
+            raise
+        if request.dataset is not None and request.result_as in ("auto", "dataframe"):
+            return frame_from_pages([result.content])
+        if request.dataset is not None and request.result_as == "python":
+            return parse_lines([result.content])
+        return convert(result.content, result.content_type, request.result_as)
+
+    def _attach_hint(self, client: ApifyClient, request: RunRequest, run_id: str | None,
+                     since: float) -> str:
+        if run_id is None:
+            try:
+                last = client.last_run(request.actor_id)
+            except Exception:  # the hint is a courtesy: the 408 is what matters
+                last = None
+            # Only a run that started after this request can be ours.
+            if last and _epoch(last.get("startedAt")) >= since - 5:
+                run_id = str(last.get("id"))
+        flags = " --dataset" if request.dataset else ""
+        if request.options.output_record_key:
+            flags += f" --output-record-key {request.options.output_record_key}"
+        if run_id:
+            return (f"the run goes on; wait for it and bind its result with:\n"
+                    f"    %apify_attach {run_id} {request.variable or ''}{flags}".rstrip())
+        return ("the run goes on; find it in Apify Console > Runs. For runs longer than "
+                "300 s use --watch, which follows the run for as long as it takes")
+
+    def _watched(self, client: ApifyClient, request: RunRequest, progress: Progress,
+                 started: float) -> Any:
+        from apify_magic.result import convert
+        from apify_magic.runs import RunFollower
+
+        follower = RunFollower(client, progress, actor_id=request.actor_id, started=started,
+                               poll_secs=self.poll_secs)
+        try:
+            if request.attach:
+                follower.attach(request.attach)
+            else:
+                follower.start(request.options, request.payload)
+        except KeyboardInterrupt:
+            print("Interrupted while starting the run: it may have started; check Apify "
+                  "Console > Runs.")
+            raise
+        follower.follow()
+        if request.dataset is not None:
+            return follower.dataset(request.dataset,
+                                    as_frame=request.result_as in ("auto", "dataframe"))
+        content, content_type = follower.record(request.options.output_record_key or "OUTPUT")
+        return convert(content, content_type, request.result_as)
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -281,6 +426,24 @@ class RunRequest:
     variable: str | None = None
     result_as: str = "auto"
     progress: str = "auto"
+    watch: bool = False
+    dataset: DatasetQuery | None = None
+    attach: str | None = None
+
+
+def _check_variable(name: str | None) -> str | None:
+    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+        raise OptionError(f"{name!r} is not a valid variable name")
+    return name
+
+
+def _epoch(value: object) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _parse_line(magic: Any, line: str) -> Any:

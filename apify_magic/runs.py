@@ -1,0 +1,136 @@
+"""Monitored runs: start a run, follow it in short waits, abort it on interrupt, fetch results.
+
+Unlike run-sync, the run id is known from the first answer, so every later error names the
+run, the run can be aborted when the user interrupts the kernel, and there is no 300 s
+ceiling. Each request waits in a worker thread; progress and aborts happen on the main
+thread (see progress.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from apify_magic.body import Payload
+from apify_magic.client import ApifyClient
+from apify_magic.datasets import PAGE_ITEMS, DatasetQuery, frame_from_pages, parse_lines
+from apify_magic.errors import RunFailedError
+from apify_magic.options import RunOptions
+from apify_magic.progress import Progress, wait_on_main_thread
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
+POLL_WAIT_SECS = 1.0
+LOG_TAIL_LINES = 5
+
+T = TypeVar("T")
+
+
+class RunFollower:
+    """Follows one run on the main thread, reporting to a Progress."""
+
+    def __init__(self, client: ApifyClient, progress: Progress, *, actor_id: str = "",
+                 started: float | None = None, poll_secs: float = POLL_WAIT_SECS) -> None:
+        self.client = client
+        self.progress = progress
+        self.actor_id = actor_id
+        self.started = time.monotonic() if started is None else started
+        self.poll_secs = poll_secs
+        self.run: dict[str, Any] = {}
+
+    @property
+    def run_id(self) -> str | None:
+        value = self.run.get("id")
+        return str(value) if value else None
+
+    def _wait(self, call: Callable[[], T]) -> T:
+        return wait_on_main_thread(call, self.progress, self.started)
+
+    def _show(self, run: dict[str, Any]) -> None:
+        self.run = run
+        self.progress.status(str(run.get("status")), run.get("statusMessage") or None)
+
+    def start(self, options: RunOptions, payload: Payload) -> dict[str, Any]:
+        self._show(self._wait(lambda: self.client.start_run(self.actor_id, options, payload)))
+        return self.run
+
+    def attach(self, run_id: str) -> dict[str, Any]:
+        self._show(self._wait(lambda: self.client.get_run(run_id)))
+        self.actor_id = self.actor_id or str(self.run.get("actId") or "")
+        return self.run
+
+    def follow(self) -> dict[str, Any]:
+        """Wait until the run ends; abort it if the user interrupts; raise if it failed."""
+        run_id = self.run_id
+        assert run_id is not None
+        try:
+            while self.run.get("status") not in TERMINAL:
+                self._show(self._wait(lambda: self.client.get_run(
+                    run_id, self.poll_secs, actor_id=self.actor_id)))
+        except KeyboardInterrupt:
+            self.abort()
+            raise
+        if self.run.get("status") != "SUCCEEDED":
+            raise self.failure()
+        return self.run
+
+    def abort(self) -> None:
+        run_id = self.run_id
+        if run_id is None:
+            return
+        try:
+            run = self.client.abort_run(run_id, actor_id=self.actor_id)
+        except Exception as err:  # the interrupt wins; say what could not be done
+            print(f"Interrupted, but aborting run {run_id} failed ({type(err).__name__}); "
+                  "abort it in Apify Console > Runs.")
+            return
+        print(f"Interrupted: aborted run {run_id} of {self.actor_id} "
+              f"(status {run.get('status')}).")
+
+    def failure(self) -> RunFailedError:
+        run_id, status = self.run_id, self.run.get("status")
+        try:
+            log = self.client.get_log(str(run_id), actor_id=self.actor_id)
+        except Exception:  # the failure matters more than its log
+            log = ""
+        tail = [line for line in log.splitlines() if line.strip()][-LOG_TAIL_LINES:]
+        note = self.run.get("statusMessage")
+        hint = (f"status message: {note}" if note else "the run left no status message")
+        if tail:
+            hint += "\nlast lines of the log:\n" + "\n".join(f"  {line}" for line in tail)
+        return RunFailedError(
+            400, "run-failed", f"Actor run did not succeed (run ID: {run_id}, status: {status})",
+            actor_id=self.actor_id, run_id=run_id, hint=hint)
+
+    # -- results -------------------------------------------------------------------------
+
+    def record(self, key: str) -> tuple[bytes, str]:
+        store = str(self.run.get("defaultKeyValueStoreId"))
+        found = self._wait(lambda: self.client.get_record(
+            store, key, actor_id=self.actor_id, run_id=self.run_id))
+        return found if found is not None else (b"", "")
+
+    def dataset(self, query: DatasetQuery, as_frame: bool) -> Any:
+        """The default dataset's items, read in pages with a running count."""
+        dataset_id = str(self.run.get("defaultDatasetId"))
+        position = query.offset or 0
+        end: int | None = None if query.limit is None else position + query.limit
+        pages: list[bytes] = []
+        read = 0
+        while True:
+            size = PAGE_ITEMS if end is None else min(PAGE_ITEMS, end - position)
+            params = {**query.params("jsonl"), "offset": str(position), "limit": str(size)}
+            response = self._wait(functools.partial(
+                self.client.dataset_items, dataset_id, params, actor_id=self.actor_id,
+                run_id=self.run_id))
+            pages.append(response.content)
+            # offset and limit count stored items, before `clean` drops any: step by them.
+            position += size
+            read += int(response.headers.get("X-Apify-Pagination-Count", "0"))
+            total = int(response.headers.get("X-Apify-Pagination-Total", "0"))
+            end = total if end is None else min(end, total)
+            self.progress.status("SUCCEEDED", f"read {read:,} dataset items of {total:,}")
+            if position >= end:
+                break
+        return frame_from_pages(pages) if as_frame else parse_lines(pages)
