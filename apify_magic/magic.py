@@ -238,9 +238,9 @@ class ApifyMagic(Magics):
 
         Nothing runs until you press Run; the result is then bound to VARIABLE.
         """
-        from apify_magic.panel import open_panel
+        import importlib
 
-        open_panel(self, line)
+        importlib.import_module("apify_magic.panel").open_panel(self, line)
 
     # -- the steps ---------------------------------------------------------------------
 
