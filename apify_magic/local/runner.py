@@ -1,0 +1,582 @@
+"""Actor runs as real processes: start, limits, memory watch, timeouts, restarts, abort.
+
+Each run's process starts in its own session (`start_new_session=True`), so the session
+id is the process's pid and everything the Actor starts can be found in /proc and killed
+as one tree. One thread per run blocks in `wait()` (the end is noticed at once, which keeps
+a short run's overhead small); one monitor thread for all runs scans /proc every
+`MONITOR_INTERVAL_SECS` for resident memory per session and enforces timeouts.
+
+Stopping a run: SIGTERM to the process group, SIGKILL after `kill_grace_secs`
+(timeouts and graceful aborts); SIGKILL at once for a plain abort and for a run above its
+memory limit. Pruning: finished runs beyond the newest `keep_runs` are deleted with
+their folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from apify_magic.local.errors import ApiError
+from apify_magic.local.registry import USERNAME, ActorDef, new_id
+from apify_magic.local.storage import RunFolder, remove_tree
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
+MAX_RESTARTS = 3
+MONITOR_INTERVAL_SECS = 0.2
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_STATUS = re.compile(r"\[(Terminal status message|Status message)\]:\s?(.*)")
+# Variables of the kernel's own Apify setup must not leak into a local run: with
+# APIFY_IS_AT_HOME the SDK would talk to the platform instead of the run's folder.
+_INHERITED_PREFIXES_DROPPED = ("ACTOR_", "APIFY_", "CRAWLEE_")
+_INHERITED_KEPT = {"APIFY_TOKEN"}
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def parse_iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    build: str
+    timeout_secs: float  # 0: no timeout
+    memory_mbytes: int
+    max_items: int | None = None
+    max_total_charge_usd: float | None = None
+    restart_on_error: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "build": self.build,
+            # The client's model takes whole seconds only.
+            "timeoutSecs": math.ceil(self.timeout_secs),
+            "memoryMbytes": self.memory_mbytes,
+            "diskMbytes": 2 * self.memory_mbytes,
+        }
+        if self.max_items is not None:
+            data["maxItems"] = self.max_items
+        if self.max_total_charge_usd is not None:
+            data["maxTotalChargeUsd"] = self.max_total_charge_usd
+        return data
+
+
+class Run:
+    """One run: its state, its process and its folder."""
+
+    def __init__(self, run_id: str, actor: ActorDef | None, options: RunOptions,
+                 folder: RunFolder, *, origin: str = "API", user_agent: str = "",
+                 webhooks: list[dict[str, Any]] | None = None) -> None:
+        self.id = run_id
+        self.actor = actor
+        self.options = options
+        self.folder = folder
+        self.origin = origin
+        self.user_agent = user_agent
+        self.webhooks = webhooks or []
+        self.act_id = actor.id if actor else ""
+        self.build_id = actor.build_id if actor else ""
+        self.build_number = actor.build_number if actor else None
+        self.kvs_id = new_id()
+        self.dataset_id = new_id()
+        self.queue_id = new_id()
+        self.started_at = datetime.now(timezone.utc)
+        self.finished_at: datetime | None = None
+        self.status = "READY"
+        self.status_message: str | None = None
+        self.status_message_terminal = False
+        self.exit_code: int | None = None
+        self.restart_count = 0
+        self.input_body_len = 0
+        self.mem_max_bytes = 0
+        self.mem_current_bytes = 0
+        self.lock = threading.RLock()
+        self.done = threading.Event()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kill_reason: str | None = None  # timeout | abort | memory | stop
+        self.kill_at: float | None = None
+        self.deadline: float | None = (
+            time.monotonic() + options.timeout_secs if options.timeout_secs > 0 else None)
+        self._log_offset = 0
+        self._saved: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, {self.actor.name if self.actor else '?'}, {self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def wait(self, timeout: float | None) -> bool:
+        return self.done.wait(timeout)
+
+    def refresh_status_message(self, final: bool = False) -> None:
+        """Pick up `[Status message]: ...` lines the Actor logged since the last look.
+
+        The SDK logs status messages off the platform instead of sending them, with ANSI
+        colours even into a file; only complete lines are read until the run ends.
+        """
+        try:
+            with open(self.folder.log_path, "rb") as f:
+                f.seek(self._log_offset)
+                chunk = f.read()
+        except OSError:
+            return
+        if not final:
+            end = chunk.rfind(b"\n") + 1
+            chunk = chunk[:end]
+        if not chunk:
+            return
+        self._log_offset += len(chunk)
+        text = _ANSI.sub("", chunk.decode("utf-8", "replace"))
+        for line in text.splitlines():
+            match = _STATUS.search(line)
+            if match:
+                self.status_message = match.group(2).strip()
+                self.status_message_terminal = match.group(1).startswith("Terminal")
+
+    def to_dict(self) -> dict[str, Any]:
+        with self.lock:
+            if self._saved is not None:
+                return self._saved
+            if self.proc is not None and not self.is_terminal:
+                self.refresh_status_message()
+            end = self.finished_at or datetime.now(timezone.utc)
+            duration = max(0.0, (end - self.started_at).total_seconds())
+            return {
+                "id": self.id,
+                "actId": self.act_id,
+                "userId": USERNAME,
+                "actorTaskId": None,
+                "startedAt": iso(self.started_at),
+                "finishedAt": iso(self.finished_at),
+                "status": self.status,
+                "statusMessage": self.status_message,
+                "isStatusMessageTerminal": self.status_message_terminal,
+                "meta": {"origin": self.origin, "userAgent": self.user_agent},
+                "stats": {
+                    "inputBodyLen": self.input_body_len,
+                    "restartCount": self.restart_count,
+                    "resurrectCount": 0,
+                    "memMaxBytes": self.mem_max_bytes,
+                    "memCurrentBytes": self.mem_current_bytes if not self.is_terminal else 0,
+                    "durationMillis": int(duration * 1000),
+                    "runTimeSecs": round(duration, 3),
+                    "computeUnits": 0,
+                },
+                "options": self.options.to_dict(),
+                "buildId": self.build_id,
+                "exitCode": self.exit_code,
+                "defaultKeyValueStoreId": self.kvs_id,
+                "defaultDatasetId": self.dataset_id,
+                "defaultRequestQueueId": self.queue_id,
+                "buildNumber": self.build_number,
+                "containerUrl": None,
+                "usageTotalUsd": 0.0,
+            }
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any], folder: RunFolder) -> Run:
+        """A finished run of an earlier session, read back from its run.json."""
+        options = data.get("options") or {}
+        run = cls(str(data["id"]), None, RunOptions(
+            build=str(options.get("build", "latest")),
+            timeout_secs=float(options.get("timeoutSecs", 0)),
+            memory_mbytes=int(options.get("memoryMbytes", 128))), folder)
+        if data.get("status") not in TERMINAL:
+            # The runtime went away while the run was going: its process went with it.
+            data = {**data, "status": "ABORTED", "finishedAt": iso(datetime.now(timezone.utc)),
+                    "statusMessage": "The local runtime stopped before the run ended"}
+            folder.save_run(data)
+        run.status = str(data["status"])
+        run.kvs_id = str(data.get("defaultKeyValueStoreId", run.kvs_id))
+        run.dataset_id = str(data.get("defaultDatasetId", run.dataset_id))
+        run.queue_id = str(data.get("defaultRequestQueueId", run.queue_id))
+        run.started_at = parse_iso(data.get("startedAt")) or run.started_at
+        run.finished_at = parse_iso(data.get("finishedAt")) or run.started_at
+        run._saved = data
+        run.done.set()
+        return run
+
+
+def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k in _INHERITED_KEPT or not k.startswith(_INHERITED_PREFIXES_DROPPED)}
+    storage = str(run.folder.storage)
+    options = run.options
+    env.update({
+        "ACTOR_ID": actor.id,
+        "ACTOR_RUN_ID": run.id,
+        "ACTOR_BUILD_ID": actor.build_id,
+        "ACTOR_BUILD_NUMBER": actor.build_number,
+        "ACTOR_BUILD_TAGS": actor.build_tag,
+        "ACTOR_DEFAULT_DATASET_ID": run.dataset_id,
+        "ACTOR_DEFAULT_KEY_VALUE_STORE_ID": run.kvs_id,
+        "ACTOR_DEFAULT_REQUEST_QUEUE_ID": run.queue_id,
+        "ACTOR_INPUT_KEY": "INPUT",
+        "ACTOR_MEMORY_MBYTES": str(options.memory_mbytes),
+        "ACTOR_RESTART_ON_ERROR": "1" if options.restart_on_error else "0",
+        "ACTOR_STARTED_AT": iso(run.started_at) or "",
+        "ACTOR_FULL_NAME": f"{USERNAME}/{actor.name}",
+        "APIFY_USER_ID": USERNAME,
+        "APIFY_LOCAL_STORAGE_DIR": storage,
+        "CRAWLEE_STORAGE_DIR": storage,
+        "PYTHONUNBUFFERED": "1",
+    })
+    if options.max_items is not None:
+        env["ACTOR_MAX_PAID_DATASET_ITEMS"] = str(options.max_items)
+    if options.max_total_charge_usd is not None:
+        env["ACTOR_MAX_TOTAL_CHARGE_USD"] = str(options.max_total_charge_usd)
+    if options.timeout_secs > 0:
+        env["ACTOR_TIMEOUT_AT"] = iso(
+            run.started_at + timedelta(seconds=options.timeout_secs)) or ""
+    env.update(actor.environment)
+    env.update(extra)
+    return env
+
+
+def session_memory() -> dict[int, int]:
+    """Resident bytes per session id, over every process in /proc."""
+    totals: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        # After the command: state ppid pgrp session ... rss is the 24th field overall.
+        sid, rss = int(fields[3]), int(fields[21])
+        totals[sid] = totals.get(sid, 0) + rss * PAGE_SIZE
+    return totals
+
+
+def session_pids(sids: set[int]) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if int(fields[3]) in sids and fields[0] != b"Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> bool:
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+class Runner:
+    """All runs of one runtime: starting, watching, ending and finding them."""
+
+    def __init__(self, runs_dir: Path, *, memory_budget_mbytes: int = 8192,
+                 kill_grace_secs: float = 5.0, keep_runs: int = 1000,
+                 on_event: Callable[[Run, str], None] | None = None) -> None:
+        self.runs_dir = runs_dir
+        self.memory_budget_mbytes = memory_budget_mbytes
+        self.kill_grace_secs = kill_grace_secs
+        self.keep_runs = keep_runs
+        self.on_event = on_event
+        self.runs: dict[str, Run] = {}
+        self.by_store: dict[str, Run] = {}
+        self._active: dict[str, Run] = {}
+        self._sessions: set[int] = set()  # sessions that may still hold processes
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._waiters: list[threading.Thread] = []
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self._load_saved()
+        self._monitor = threading.Thread(target=self._monitor_loop, name="apify-local-monitor",
+                                         daemon=True)
+        self._monitor.start()
+
+    # -- finding ---------------------------------------------------------------------
+
+    def get(self, run_id: str) -> Run:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise ApiError(404, "record-not-found", "Actor run was not found")
+        return run
+
+    def for_store(self, store_id: str) -> Run:
+        run = self.by_store.get(store_id)
+        if run is None:
+            raise ApiError(404, "record-not-found", "Storage was not found")
+        return run
+
+    def _register(self, run: Run) -> None:
+        self.runs[run.id] = run
+        for store in (run.kvs_id, run.dataset_id, run.queue_id):
+            self.by_store[store] = run
+
+    def _load_saved(self) -> None:
+        for entry in sorted(os.scandir(self.runs_dir), key=lambda e: e.name):
+            folder = RunFolder(Path(entry.path))
+            try:
+                data = json.loads(folder.run_path.read_text())
+                self._register(Run.from_saved(data, folder))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        self._prune()
+
+    # -- starting --------------------------------------------------------------------
+
+    def start(self, actor: ActorDef, options: RunOptions, input_body: bytes,
+              input_type: str, *, webhooks: list[dict[str, Any]] | None = None,
+              origin: str = "API", user_agent: str = "") -> Run:
+        """Start a run, or raise 402 when its memory would pass the budget."""
+        argv, extra_env = actor.command()
+        run_id = new_id()
+        run = Run(run_id, actor, options, RunFolder(self.runs_dir / run_id), origin=origin,
+                  user_agent=user_agent, webhooks=webhooks)
+        run.input_body_len = len(input_body)
+        with self._lock:
+            if self._stopping:
+                raise ApiError(503, "runtime-stopping", "The local runtime is stopping")
+            used = sum(r.options.memory_mbytes for r in self._active.values())
+            if used + options.memory_mbytes > self.memory_budget_mbytes:
+                raise ApiError(
+                    402, "actor-memory-limit-exceeded",
+                    "By launching this job you will exceed the memory limit of "
+                    f"{self.memory_budget_mbytes}MB for all your Actor runs and builds "
+                    f"(currently used: {used}MB, requested: {options.memory_mbytes}MB)")
+            self._active[run.id] = run
+            self._register(run)
+        try:
+            run.folder.create()
+            run.folder.write_record("INPUT", input_body, input_type)
+            run.folder.save_run(run.to_dict())
+            with run.lock:
+                self._spawn(run, argv, extra_env)
+        except OSError as err:
+            with run.lock:
+                run.status_message = f"The Actor could not be started: {err}"
+                run.status = "FAILED"
+            self._finish(run)
+            return run
+        self._emit(run, "ACTOR.RUN.CREATED")
+        waiter = threading.Thread(target=self._wait_loop, args=(run, argv, extra_env),
+                                  name=f"apify-local-run-{run.id}", daemon=True)
+        with self._lock:
+            self._waiters = [w for w in self._waiters if w.is_alive()]
+            self._waiters.append(waiter)
+        waiter.start()
+        self._wake.set()
+        return run
+
+    def _spawn(self, run: Run, argv: list[str], extra_env: dict[str, str]) -> None:
+        assert run.actor is not None
+        with open(run.folder.log_path, "ab") as log:
+            run.proc = subprocess.Popen(
+                argv, cwd=run.actor.folder, env=_environment(run, run.actor, extra_env),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        with self._lock:
+            self._sessions.add(run.proc.pid)
+        run.status = "RUNNING"
+
+    # -- ending ----------------------------------------------------------------------
+
+    def _wait_loop(self, run: Run, argv: list[str], extra_env: dict[str, str]) -> None:
+        while True:
+            proc = run.proc
+            assert proc is not None
+            code = proc.wait()
+            # Whatever the Actor left running ends with it.
+            if not _signal_group(proc.pid, signal.SIGKILL):
+                with self._lock:
+                    self._sessions.discard(proc.pid)
+            with run.lock:
+                run.exit_code = code if code >= 0 else 128 - code
+                status = self._outcome(run, code)
+                if (status == "FAILED" and run.options.restart_on_error
+                        and run.restart_count < MAX_RESTARTS and not self._stopping):
+                    run.restart_count += 1
+                    run.kill_reason = None
+                    with open(run.folder.log_path, "ab") as log:
+                        log.write(f"\n[apify-magic-local] The run failed (exit code "
+                                  f"{run.exit_code}); restart {run.restart_count} of "
+                                  f"{MAX_RESTARTS}\n".encode())
+                    try:
+                        self._spawn(run, argv, extra_env)
+                        continue
+                    except OSError as err:
+                        run.status_message = f"The Actor could not be restarted: {err}"
+                run.status = status
+            self._finish(run)
+            return
+
+    def _outcome(self, run: Run, code: int) -> str:
+        run.refresh_status_message(final=True)
+        reason = run.kill_reason
+        if reason == "timeout":
+            run.status_message = (f"The run timed out after {run.options.timeout_secs:g} s "
+                                  "and was stopped")
+            run.status_message_terminal = True
+            return "TIMED-OUT"
+        if reason in ("abort", "stop"):
+            run.status_message = ("The local runtime stopped" if reason == "stop"
+                                  else "The run was aborted")
+            run.status_message_terminal = True
+            return "ABORTED"
+        if reason == "memory":
+            return "FAILED"  # the status message was set when it was killed
+        return "SUCCEEDED" if code == 0 else "FAILED"
+
+    def _finish(self, run: Run) -> None:
+        with run.lock:
+            run.finished_at = datetime.now(timezone.utc)
+            run.mem_current_bytes = 0
+            data = run.to_dict()
+        with contextlib.suppress(OSError):
+            run.folder.save_run(data)
+        with self._lock:
+            self._active.pop(run.id, None)
+        run.done.set()
+        event = {"SUCCEEDED": "ACTOR.RUN.SUCCEEDED", "FAILED": "ACTOR.RUN.FAILED",
+                 "TIMED-OUT": "ACTOR.RUN.TIMED_OUT", "ABORTED": "ACTOR.RUN.ABORTED"}
+        self._emit(run, event[run.status])
+        self._prune()
+
+    def _emit(self, run: Run, event: str) -> None:
+        if self.on_event is not None and run.webhooks:
+            self.on_event(run, event)
+
+    def _prune(self) -> None:
+        with self._lock:
+            finished = [r for r in self.runs.values() if r.is_terminal and r.done.is_set()]
+            if len(finished) <= self.keep_runs:
+                return
+            finished.sort(key=lambda r: r.finished_at or r.started_at)
+            doomed = finished[:len(finished) - self.keep_runs]
+            for run in doomed:
+                self.runs.pop(run.id, None)
+                for store in (run.kvs_id, run.dataset_id, run.queue_id):
+                    self.by_store.pop(store, None)
+        for run in doomed:
+            remove_tree(run.folder.root)
+
+    def abort(self, run: Run, gracefully: bool = False) -> None:
+        with run.lock:
+            if run.is_terminal or run.proc is None or run.kill_reason is not None:
+                return
+            run.kill_reason = "abort"
+            run.status = "ABORTING"
+            if gracefully:
+                _signal_group(run.proc.pid, signal.SIGTERM)
+                run.kill_at = time.monotonic() + self.kill_grace_secs
+            else:
+                _signal_group(run.proc.pid, signal.SIGKILL)
+
+    # -- watching --------------------------------------------------------------------
+
+    def _monitor_loop(self) -> None:
+        while not self._stopping:
+            with self._lock:
+                active = [r for r in self._active.values() if r.proc is not None]
+            if not active:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            try:
+                memory = session_memory()
+            except OSError:
+                memory = {}
+            now = time.monotonic()
+            for run in active:
+                self._check(run, memory, now)
+            time.sleep(MONITOR_INTERVAL_SECS)
+
+    def _check(self, run: Run, memory: dict[int, int], now: float) -> None:
+        with run.lock:
+            proc = run.proc
+            if proc is None or run.is_terminal or proc.returncode is not None:
+                return
+            used = memory.get(proc.pid, 0)
+            run.mem_current_bytes = used
+            run.mem_max_bytes = max(run.mem_max_bytes, used)
+            limit = run.options.memory_mbytes * 1024 * 1024
+            if used > limit and run.kill_reason is None:
+                run.kill_reason = "memory"
+                run.status_message = (
+                    f"The Actor used {used / 2**20:.0f} MB of memory, above the run's limit "
+                    f"of {run.options.memory_mbytes} MB, and was killed")
+                run.status_message_terminal = True
+                _signal_group(proc.pid, signal.SIGKILL)
+                return
+            if run.deadline is not None and now >= run.deadline and run.kill_reason is None:
+                run.kill_reason = "timeout"
+                run.status = "TIMING-OUT"
+                _signal_group(proc.pid, signal.SIGTERM)
+                run.kill_at = now + self.kill_grace_secs
+            if run.kill_at is not None and now >= run.kill_at:
+                _signal_group(proc.pid, signal.SIGKILL)
+                run.kill_at = None
+
+    # -- stopping --------------------------------------------------------------------
+
+    def active_runs(self) -> list[Run]:
+        with self._lock:
+            return list(self._active.values())
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Kill every Actor process and end every run; nothing is left behind."""
+        with self._lock:
+            self._stopping = True
+            active = list(self._active.values())
+            waiters = list(self._waiters)
+        self._wake.set()
+        for run in active:
+            with run.lock:
+                if run.kill_reason is None:
+                    run.kill_reason = "stop"
+                if run.proc is not None:
+                    _signal_group(run.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        for waiter in waiters:
+            waiter.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            sessions = set(self._sessions)
+            self._sessions.clear()
+        # Processes that left their group but not their session.
+        for pid in session_pids(sessions) if sessions else []:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self._monitor.join(1.0)

@@ -1,0 +1,238 @@
+"""Monitored runs and dataset results, on the real local runtime with real Actor processes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from recording import run
+
+from apify_magic import errors
+from apify_magic.body import Payload
+from apify_magic.client import ApifyClient
+from apify_magic.local import LocalRuntime
+from apify_magic.local.registry import SHIPPED_ACTORS
+from apify_magic.options import RunOptions
+from apify_magic.progress import NoProgress
+from apify_magic.runs import RunFollower
+from apify_magic.target import Target
+
+TEST_ACTORS = Path(__file__).parent / "actors"
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    # A short sync wait, so that "longer than run-sync can wait" takes seconds, not minutes.
+    rt = LocalRuntime([TEST_ACTORS, SHIPPED_ACTORS], data_dir=tmp_path_factory.mktemp("rt"),
+                      sync_wait_secs=1.5, kill_grace_secs=1.0)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture
+def ip(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "apify_magic")
+    shell.run_line_magic("config", "ApifyMagic.poll_secs = 0.2")
+    yield shell
+    shell.run_line_magic("unload_ext", "apify_magic")
+    for name in list(shell.user_ns):
+        if not name.startswith("_") and name not in shell.user_ns_hidden:
+            del shell.user_ns[name]
+
+
+def test_watched_run_reports_status_messages_in_order(
+        ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(ip, '%%apify_run slow out --watch --progress text\n'
+                     '{"seconds": 2.4, "steps": 3}')
+    assert result.error_in_exec is None
+    assert ip.user_ns["out"]["steps"] == 3
+    lines = capsys.readouterr().err.splitlines()
+    messages = [line.split(": ", 1)[1] for line in lines if line.startswith("slow: ")]
+    wanted = ["RUNNING: Working: step 1 of 3", "RUNNING: Working: step 2 of 3",
+              "RUNNING: Working: step 3 of 3", "SUCCEEDED: Done"]
+    seen = [m for m in messages if m in wanted]
+    assert seen == wanted
+
+
+def test_watched_run_longer_than_the_sync_wait_succeeds(ip: Any) -> None:
+    result = run(ip, '%%apify_run slow out --watch\n{"seconds": 3, "steps": 1}')
+    assert result.error_in_exec is None
+    assert ip.user_ns["out"]["seconds"] == 3
+
+
+def test_run_sync_408_says_how_to_attach_and_attaching_binds_the_result(ip: Any) -> None:
+    result = run(ip, '%%apify_run slow out\n{"seconds": 3, "steps": 1}')
+    err = result.error_in_exec
+    assert isinstance(err, errors.RunTimeoutError)
+    assert err.run_id
+    attach_line = f"%apify_attach {err.run_id} out"
+    assert attach_line in err.hint
+    assert run(ip, attach_line).error_in_exec is None
+    assert ip.user_ns["out"]["seconds"] == 3
+
+
+def test_attaching_to_a_finished_run_returns_the_same_result(
+        ip: Any, runtime: LocalRuntime) -> None:
+    assert run(ip, '%%apify_run hello first --watch\n{"count": 4}').error_in_exec is None
+    runs = httpx.get(f"{runtime.url}/v2/actors/hello/runs?desc=1").json()["data"]["items"]
+    run_id = runs[0]["id"]
+    assert run(ip, f"%apify_attach {run_id} again").error_in_exec is None
+    pd.testing.assert_frame_equal(ip.user_ns["first"], ip.user_ns["again"])
+    assert len(ip.user_ns["again"]) == 4
+
+
+def test_failed_watched_run_raises_run_failed_with_log_tail(ip: Any) -> None:
+    err = run(ip, "%%apify_run fail out --watch\n{}").error_in_exec
+    assert isinstance(err, errors.RunFailedError)
+    assert err.run_id and f"run ID: {err.run_id}, status: FAILED" in err.message
+    assert "last lines of the log" in err.hint
+
+
+class FlakyTransport(httpx.BaseTransport):
+    """Drops the first poll of a run and answers the second with 503.
+
+    A fake transport, because a real server cannot be made to drop exactly one chosen
+    request; every other request goes to the real runtime.
+    """
+
+    def __init__(self) -> None:
+        self.real = httpx.HTTPTransport()
+        self.polls = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and "/actor-runs/" in request.url.path:
+            self.polls += 1
+            if self.polls == 1:
+                raise httpx.RemoteProtocolError("Server disconnected", request=request)
+            if self.polls == 2:
+                return httpx.Response(503, json={"error": {"type": "x", "message": "busy"}})
+        return self.real.handle_request(request)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_dropped_poll_and_5xx_do_not_lose_the_run(runtime: LocalRuntime) -> None:
+    transport = FlakyTransport()
+    with httpx.Client(transport=transport) as http:
+        client = ApifyClient(Target(runtime.url, None), http_client=http,
+                             retry_base_secs=0.01)
+        follower = RunFollower(client, NoProgress(), actor_id="hello", poll_secs=0.2)
+        started = follower.start(RunOptions(), Payload(b'{"count": 2}', "application/json"))
+        done = follower.follow()
+        assert done["id"] == started["id"]
+        assert done["status"] == "SUCCEEDED"
+        content, _ = follower.record("OUTPUT")
+    assert transport.polls >= 3
+    assert [row["n"] for row in json.loads(content)] == [1, 2]
+
+
+def items(count: int = 10, empties: bool = False) -> list[dict[str, Any]]:
+    """What the `items` test Actor pushes, computed here independently."""
+    out: list[dict[str, Any]] = []
+    for i in range(count):
+        out.append({"i": i, "name": f"item {i}", "score": i / 4, "even": i % 2 == 0,
+                    "day": f"2026-11-{1 + i % 28:02d}", "#debug": f"d{i}"})
+        if empties and i % 3 == 0:
+            out.append({})
+    return out
+
+
+def expected(options: dict[str, Any], all_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The platform's semantics: order, offset/limit, then clean, fields, omit."""
+    chosen = list(reversed(all_items)) if options.get("desc") else list(all_items)
+    start = options.get("offset", 0)
+    chosen = chosen[start:start + options["limit"]] if "limit" in options else chosen[start:]
+    if options.get("clean"):
+        chosen = [{k: v for k, v in it.items() if not k.startswith("#")} for it in chosen]
+        chosen = [it for it in chosen if it]
+    if "fields" in options:
+        chosen = [{k: it[k] for k in options["fields"] if k in it} for it in chosen]
+    if "omit" in options:
+        chosen = [{k: v for k, v in it.items() if k not in options["omit"]} for it in chosen]
+    return chosen
+
+
+DATASET_CASES = [
+    ("", {}),
+    ("--fields i,name", {"fields": ["i", "name"]}),
+    ("--omit score,#debug", {"omit": ["score", "#debug"]}),
+    ("--limit 3", {"limit": 3}),
+    ("--offset 4", {"offset": 4}),
+    ("--offset 2 --limit 5", {"offset": 2, "limit": 5}),
+    ("--clean", {"clean": True}),
+    ("--desc --limit 4", {"desc": True, "limit": 4}),
+]
+
+
+@pytest.mark.parametrize("watch", ["", "--watch"])
+@pytest.mark.parametrize(("flags", "options"), DATASET_CASES)
+def test_dataset_options_follow_the_platform_semantics(
+        ip: Any, flags: str, options: dict[str, Any], watch: str) -> None:
+    empties = bool(options.get("clean"))
+    body = json.dumps({"count": 10, "empties": empties})
+    result = run(ip, f"%%apify_run items out --dataset --as python {flags} {watch}\n{body}")
+    assert result.error_in_exec is None
+    assert ip.user_ns["out"] == expected(options, items(10, empties))
+
+
+def test_dataset_becomes_a_dataframe_read_in_pages(
+        ip: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("apify_magic.runs.PAGE_ITEMS", 7)
+    assert run(ip, '%%apify_run items out --dataset --watch\n{"count": 30}').error_in_exec is None
+    frame = ip.user_ns["out"]
+    pd.testing.assert_frame_equal(frame, pd.DataFrame.from_records(items(30)))
+
+
+def test_dataset_option_without_dataset_is_refused(ip: Any) -> None:
+    err = run(ip, "%%apify_run items out --fields a\n{}").error_in_exec
+    assert isinstance(err, errors.OptionError)
+
+
+def test_interrupting_a_kernel_aborts_the_watched_run(runtime: LocalRuntime) -> None:
+    """Kernel > Interrupt during a watched run: the run ends ABORTED, nothing is left."""
+    from jupyter_client.manager import start_new_kernel
+    from local.local_helpers import run_pids
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("APIFY_")}
+    env["APIFY_API_BASE_URL"] = runtime.url
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        kc.execute_interactive("%load_ext apify_magic", timeout=60)
+        msg_id = kc.execute('%%apify_run slow out --watch\n{"seconds": 60, "steps": 60}')
+        run_id = wait_for_running_run(runtime.url, "slow")
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=30)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=30)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        state = httpx.get(f"{runtime.url}/v2/actor-runs/{run_id}?waitForFinish=10").json()
+        assert state["data"]["status"] == "ABORTED"
+        assert run_pids(run_id) == []
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def wait_for_running_run(url: str, actor: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        runs = httpx.get(f"{url}/v2/actors/{actor}/runs?desc=1").json()["data"]["items"]
+        running = [r for r in runs if r["status"] == "RUNNING"]
+        if running:
+            time.sleep(0.5)  # let the magic reach its polling loop
+            return str(running[0]["id"])
+        time.sleep(0.1)
+    raise AssertionError(f"no {actor} run started")
