@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,8 @@ TEST_ACTORS = Path(__file__).parent / "actors"
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     # A short sync wait, so that "longer than run-sync can wait" takes seconds, not minutes.
     rt = LocalRuntime([TEST_ACTORS, SHIPPED_ACTORS], data_dir=tmp_path_factory.mktemp("rt"),
-                      sync_wait_secs=1.5, kill_grace_secs=1.0)
+                      sync_wait_secs=1.5, kill_grace_secs=1.0,
+                      warm_starts=os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0")
     rt.start()
     yield rt
     rt.stop()
@@ -236,3 +238,17 @@ def wait_for_running_run(url: str, actor: str) -> str:
             return str(running[0]["id"])
         time.sleep(0.1)
     raise AssertionError(f"no {actor} run started")
+
+
+@pytest.mark.parametrize("watch", ["", "--watch"])
+def test_dataset_unwind_and_flatten(ip: Any, watch: str) -> None:
+    body = '{"count": 2, "nested": true}'
+    cell = f"%%apify_run items out --dataset --as python --fields i,tags {watch} --unwind tags"
+    assert run(ip, f"{cell}\n{body}").error_in_exec is None
+    assert ip.user_ns["out"] == [{"i": 0, "tags": "t0"}, {"i": 0, "tags": "u0"},
+                                 {"i": 1, "tags": "t1"}, {"i": 1, "tags": "u1"}]
+    cell = f"%%apify_run items out --dataset {watch} --flatten meta --omit tags,#debug,day"
+    assert run(ip, f"{cell}\n{body}").error_in_exec is None
+    frame = ip.user_ns["out"]
+    assert list(frame.columns) == ["i", "name", "score", "even", "meta.depth", "meta.url"]
+    assert frame["meta.url"].tolist() == ["https://example.com/0", "https://example.com/1"]

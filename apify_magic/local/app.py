@@ -320,7 +320,7 @@ class Api:
         storage.items_page(_EmptyFolder(), req.query)  # bad parameters: 400 before any run
         run = self._start(req, actor_id)
         self._wait_sync(run)
-        page = storage.items_page(run.folder, req.query)
+        page = storage.items_page(run.folder, req.query, finished=run.is_terminal)
         return Response(201, page.body, page.content_type,
                         {**page.headers(), "X-Apify-Run-Id": run.id})
 
@@ -438,7 +438,7 @@ class Api:
         return json_response({"data": self.dataset_dict(self.runner.get(run_id))})
 
     def _items(self, run: Run, req: Request) -> Response:
-        page = storage.items_page(run.folder, req.query)
+        page = storage.items_page(run.folder, req.query, finished=run.is_terminal)
         return Response(200, page.body, page.content_type, page.headers())
 
     def get_items(self, req: Request, dataset_id: str) -> Response:

@@ -12,6 +12,7 @@ Records are also read in the older `<KEY>.<ext>` layout of the JS tools and olde
 
 from __future__ import annotations
 
+import array
 import csv
 import dataclasses
 import io
@@ -20,6 +21,7 @@ import mimetypes
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,9 +169,13 @@ def _guess_type(path: Path) -> str:
     return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
 
 
-def items_page(folder: RunFolder, query: dict[str, str]) -> ItemsPage:
-    """Dataset items with the platform's parameters: format, fields, omit, offset, limit,
-    clean (also skipEmpty/skipHidden), desc."""
+def items_page(folder: RunFolder, query: dict[str, str], finished: bool = False) -> ItemsPage:
+    """Dataset items with the platform's parameters: format, offset, limit, desc, unwind,
+    flatten, fields, omit and clean (also skipEmpty/skipHidden), applied in that order.
+
+    A finished run's dataset no longer changes, so it is served from a JSON-lines copy
+    made once (see `ItemLines`): a page is then one slice of a file, not a file per item.
+    """
     fmt = query.get("format", "json").lower()
     if fmt not in DATASET_FORMATS:
         raise invalid_request(f"Format {fmt!r} is not supported by the local runtime "
@@ -177,22 +183,168 @@ def items_page(folder: RunFolder, query: dict[str, str]) -> ItemsPage:
     offset = _non_negative(query, "offset", 0)
     limit = _non_negative(query, "limit", None)
     desc = is_true(query.get("desc"))
-    items, total = folder.items(offset, limit, desc)
     clean = is_true(query.get("clean"))
     skip_empty = clean or is_true(query.get("skipEmpty"))
     skip_hidden = clean or is_true(query.get("skipHidden"))
     fields = _names(query.get("fields"))
     omit = set(_names(query.get("omit")))
-    shaped = list(_shape(items, fields, omit, skip_hidden, skip_empty))
+    unwind = _names(query.get("unwind"))
+    flatten = _names(query.get("flatten"))
+    shaping = bool(fields or omit or skip_empty or skip_hidden or unwind or flatten)
+    lines = ItemLines.of(folder) if finished else None
+    if lines is not None and not shaping and fmt in ("json", "jsonl"):
+        body, count = lines.render(offset, limit, desc, fmt)
+        total = lines.count
+    else:
+        if lines is not None:
+            items, total = lines.items(offset, limit, desc), lines.count
+        else:
+            items, total = folder.items(offset, limit, desc)
+        items = _flatten(_unwind(items, unwind), flatten)
+        shaped = list(_shape(items, fields, omit, skip_hidden, skip_empty))
+        body, count = _render(shaped, fmt, fields), len(shaped)
     return ItemsPage(
-        body=_render(shaped, fmt, fields),
+        body=body,
         content_type=DATASET_FORMATS[fmt],
         offset=offset,
-        limit=limit if limit is not None else max(len(items), 1),
-        count=len(shaped),
+        limit=limit if limit is not None else max(total - offset, 1),
+        count=count,
         total=total,
         desc=desc,
     )
+
+
+class ItemLines:
+    """A finished dataset as one JSON-lines file plus the byte offset of every line.
+
+    Made on the first read after the run ended and kept in the run's folder (beside, not
+    inside, the Actor's storage), so every later page costs one read of one file.
+    """
+
+    def __init__(self, data: Path, offsets: array.array[int]) -> None:
+        self.data = data
+        self.offsets = offsets
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def of(cls, folder: RunFolder) -> ItemLines:
+        data, index = folder.root / "items.jsonl", folder.root / "items.idx"
+        offsets: array.array[int] = array.array("q")
+        try:
+            offsets.frombytes(index.read_bytes())
+        except OSError:
+            offsets = cls._build(folder, data, index)
+        return cls(data, offsets)
+
+    @staticmethod
+    def _build(folder: RunFolder, data: Path, index: Path) -> array.array[int]:
+        offsets = array.array("q", [0])
+        tmp_data = data.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp_data, "wb") as out:
+            for path in folder.item_files():
+                raw = path.read_bytes().strip()
+                if b"\n" in raw or not raw:  # pretty-printed (or empty): make it one line
+                    raw = _dumps(_loads(raw) if raw else None)
+                out.write(raw + b"\n")
+                offsets.append(offsets[-1] + len(raw) + 1)
+        # Both files appear whole or not at all: readers racing the first build are safe.
+        tmp_index = index.with_suffix(tmp_data.suffix)
+        tmp_index.write_bytes(offsets.tobytes())
+        os.replace(tmp_data, data)
+        os.replace(tmp_index, index)
+        return offsets
+
+    def _window(self, offset: int, limit: int | None, desc: bool) -> tuple[int, int]:
+        n = self.count
+        stop = n if limit is None else min(n, offset + limit)
+        start = min(offset, n)
+        if desc:  # offset counts from the newest item
+            return n - stop, n - start
+        return start, stop
+
+    def _region(self, start: int, stop: int) -> bytes:
+        with open(self.data, "rb") as f:
+            f.seek(self.offsets[start])
+            return f.read(self.offsets[stop] - self.offsets[start])
+
+    def render(self, offset: int, limit: int | None, desc: bool, fmt: str) -> tuple[bytes, int]:
+        start, stop = self._window(offset, limit, desc)
+        region = self._region(start, stop)
+        if desc:
+            region = b"".join(reversed(region.splitlines(keepends=True)))
+        if fmt == "jsonl":
+            return region, stop - start
+        # JSON lines hold no raw newline, so each one between items becomes a comma.
+        return b"[" + region.rstrip(b"\n").replace(b"\n", b",") + b"]", stop - start
+
+    def items(self, offset: int, limit: int | None, desc: bool) -> list[Any]:
+        start, stop = self._window(offset, limit, desc)
+        items = [_loads(line) for line in self._region(start, stop).splitlines()]
+        return items[::-1] if desc else items
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(raw)
+    return orjson.loads(raw)
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(value, ensure_ascii=False).encode()
+    return orjson.dumps(value)
+
+
+def _unwind(items: list[Any], fields: list[str]) -> list[Any]:
+    """Each array element becomes an item merged into its parent; an object is merged in."""
+    for field in fields:
+        out: list[Any] = []
+        for item in items:
+            value = item.get(field) if isinstance(item, dict) else None
+            if isinstance(value, dict):
+                out.append({**{k: v for k, v in item.items() if k != field}, **value})
+            elif isinstance(value, list):
+                rest = {k: v for k, v in item.items() if k != field}
+                for element in value:
+                    out.append({**rest, **element} if isinstance(element, dict)
+                               else {**rest, field: element})
+            else:
+                out.append(item)  # missing or not mergeable: kept as it is
+        items = out
+    return items
+
+
+def _flatten(items: list[Any], fields: list[str]) -> list[Any]:
+    """`{"a": {"b": 1}}` becomes `{"a.b": 1}` for each named field."""
+    if not fields:
+        return items
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            flat: dict[str, Any] = {}
+            for key, value in item.items():
+                if key in fields and isinstance(value, dict):
+                    flat.update(_flat_pairs(key, value))
+                else:
+                    flat[key] = value
+            item = flat
+        out.append(item)
+    return out
+
+
+def _flat_pairs(prefix: str, value: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for key, inner in value.items():
+        if isinstance(inner, dict) and inner:
+            yield from _flat_pairs(f"{prefix}.{key}", inner)
+        else:
+            yield f"{prefix}.{key}", inner
 
 
 def _shape(items: list[Any], fields: list[str], omit: set[str], skip_hidden: bool,
