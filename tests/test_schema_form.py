@@ -1,0 +1,177 @@
+"""The input form generated from an input schema, and the schema check of an INPUT."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+
+from apify_magic.errors import InputError
+from apify_magic.schema_form import SECRET_MASK, SchemaForm, validate_input, widget_kind
+
+SCHEMA: dict[str, Any] = {
+    "title": "Everything",
+    "type": "object",
+    "schemaVersion": 1,
+    "required": ["query", "mode"],
+    "properties": {
+        "query": {"title": "Query", "type": "string", "editor": "textfield",
+                  "sectionCaption": "Basics", "prefill": "coffee", "default": "tea"},
+        "notes": {"title": "Notes", "type": "string", "editor": "textarea"},
+        "mode": {"title": "Mode", "type": "string", "editor": "select",
+                 "enum": ["fast", "slow"], "enumTitles": ["Fast mode", "Slow mode"],
+                 "default": "slow"},
+        "pages": {"title": "Pages", "type": "integer", "editor": "number",
+                  "minimum": 1, "maximum": 50, "default": 10},
+        "ratio": {"title": "Ratio", "type": "number", "minimum": 0, "maximum": 1},
+        "debug": {"title": "Debug", "type": "boolean", "editor": "checkbox",
+                  "sectionCaption": "Advanced"},
+        "urls": {"title": "URLs", "type": "array", "editor": "stringList",
+                 "prefill": ["https://a.example", "https://b.example"]},
+        "headers": {"title": "Headers", "type": "object", "editor": "json"},
+        "apiKey": {"title": "API key", "type": "string", "isSecret": True},
+    },
+}
+
+
+@pytest.mark.parametrize(("prop", "kind", "cls"), [
+    ({"type": "string", "editor": "textfield"}, "text", widgets.Text),
+    ({"type": "string", "editor": "textarea"}, "textarea", widgets.Textarea),
+    ({"type": "string", "editor": "select", "enum": ["a"]}, "select", widgets.Dropdown),
+    ({"type": "string", "isSecret": True}, "secret", widgets.Password),
+    ({"type": "integer", "minimum": 1, "maximum": 5}, "integer", widgets.BoundedIntText),
+    ({"type": "integer"}, "integer", widgets.IntText),
+    ({"type": "number", "minimum": 0}, "number", widgets.BoundedFloatText),
+    ({"type": "boolean"}, "boolean", widgets.Checkbox),
+    ({"type": "array", "editor": "stringList"}, "stringList", widgets.Textarea),
+    ({"type": "array", "editor": "json"}, "json", widgets.Textarea),
+    ({"type": "object", "editor": "json"}, "json", widgets.Textarea),
+])
+def test_each_type_and_editor_gets_its_widget(prop: dict[str, Any], kind: str,
+                                              cls: type) -> None:
+    assert widget_kind(prop) == kind
+    form = SchemaForm({"properties": {"f": prop}})
+    assert type(form.fields["f"].input) is cls
+
+
+def test_initial_values_prefill_over_default_and_untouched_optionals_left_out() -> None:
+    form = SchemaForm(SCHEMA)
+    value, errors = form.value()
+    assert errors == {}
+    # prefill wins over default; `ratio`, `debug`, `notes`, `headers` have neither: unsent
+    assert value == {"query": "coffee", "mode": "slow", "pages": 10,
+                     "urls": ["https://a.example", "https://b.example"]}
+
+
+def test_dropdown_uses_enum_titles_and_sends_enum_values() -> None:
+    form = SchemaForm(SCHEMA)
+    mode = form.fields["mode"].input
+    assert [label for label, _ in mode.options] == ["Fast mode", "Slow mode"]
+    mode.value = 0
+    assert form.value()[0]["mode"] == "fast"
+
+
+def test_numbers_carry_the_schema_bounds() -> None:
+    form = SchemaForm(SCHEMA)
+    pages = form.fields["pages"].input
+    assert (pages.min, pages.max, pages.value) == (1, 50, 10)
+    ratio = form.fields["ratio"].input
+    assert (ratio.min, ratio.max) == (0, 1)
+    ratio.value = 0.5  # touched: now it is sent
+    assert form.value()[0]["ratio"] == 0.5
+
+
+def test_required_marked_and_sections_shown_as_headings() -> None:
+    form = SchemaForm(SCHEMA)
+    assert form.fields["query"].input.description == "Query *"
+    assert form.fields["notes"].input.description == "Notes"
+    headings = [w.value for w in form.widget.children if isinstance(w, widgets.HTML)]
+    assert any("Basics" in h for h in headings)
+    assert any("Advanced" in h for h in headings)
+
+
+def test_string_list_one_per_line_and_json_parsed() -> None:
+    form = SchemaForm(SCHEMA)
+    form.fields["urls"].input.value = "https://x.example\n\n  https://y.example  \n"
+    form.fields["headers"].input.value = '{"Accept": "text/html"}'
+    value, errors = form.value()
+    assert errors == {}
+    assert value["urls"] == ["https://x.example", "https://y.example"]
+    assert value["headers"] == {"Accept": "text/html"}
+
+
+def test_messages_appear_beside_the_bad_fields_and_nothing_is_sent() -> None:
+    form = SchemaForm(SCHEMA)
+    form.fields["query"].input.value = ""
+    form.fields["headers"].input.value = "{not json"
+    with pytest.raises(InputError, match="'query' required"):
+        form.payload()
+    assert "required" in form.fields["query"].error.value
+    assert "not valid JSON" in form.fields["headers"].error.value
+    assert form.fields["pages"].error.value == ""
+    form.fields["query"].input.value = "x"
+    form.fields["headers"].input.value = "[1]"  # JSON, but not an object
+    with pytest.raises(InputError, match="'headers' must be an object"):
+        form.payload()
+    assert form.fields["query"].error.value == ""
+
+
+def test_secret_is_kept_in_python_and_never_in_widget_state() -> None:
+    form = SchemaForm(SCHEMA)
+    field = form.fields["apiKey"]
+    field.input.value = "s3cret-value"
+    assert field.input.value == ""  # emptied as soon as it reached the kernel
+    assert field.secret == "s3cret-value"
+    assert json.loads(form.payload().content)["apiKey"] == "s3cret-value"
+    assert form.masked(form.value()[0])["apiKey"] == SECRET_MASK
+    state = json.dumps([w.get_state() for w in _all_widgets(form.widget)], default=str)
+    assert "s3cret-value" not in state
+
+
+@pytest.mark.parametrize(("prop", "value", "message"), [
+    ({"type": "integer"}, 1.5, "must be an integer"),
+    ({"type": "integer"}, True, "must be an integer"),
+    ({"type": "number"}, "1", "must be a number"),
+    ({"type": "boolean"}, 1, "must be a boolean"),
+    ({"type": "array"}, {}, "must be an array"),
+    ({"type": "string", "enum": ["a", "b"]}, "c", 'must be one of "a", "b"'),
+    ({"type": "integer", "minimum": 2}, 1, "must be >= 2"),
+    ({"type": "number", "maximum": 2}, 2.5, "must be <= 2"),
+    ({"type": "string", "pattern": "^[a-z]+$"}, "A1", "must match the pattern"),
+    ({"type": "string", "minLength": 3}, "ab", "at least 3 characters"),
+    ({"type": "string", "maxLength": 1}, "ab", "at most 1 characters"),
+    ({"type": "array", "minItems": 1}, [], "at least 1 items"),
+    ({"type": "array", "maxItems": 1}, [1, 2], "at most 1 items"),
+    ({"type": "string"}, None, "must not be null"),
+])
+def test_validate_input_names_the_broken_rule(prop: dict[str, Any], value: Any,
+                                              message: str) -> None:
+    errors = validate_input({"properties": {"f": prop}}, {"f": value})
+    assert message in errors["f"]
+
+
+def test_validate_input_accepts_valid_and_nullable_values() -> None:
+    schema = {"required": ["a"], "properties": {
+        "a": {"type": "integer", "minimum": 0}, "b": {"type": "string", "nullable": True}}}
+    assert validate_input(schema, {"a": 0, "b": None}) == {}
+    assert validate_input(schema, {"b": "x"}) == {"a": "required"}
+
+
+def _all_widgets(root: Any) -> list[Any]:
+    found = [root]
+    for child in getattr(root, "children", ()):
+        found += _all_widgets(child)
+    return found
+
+
+def test_without_a_schema_the_whole_input_is_one_json_object() -> None:
+    form = SchemaForm({})
+    assert form.value() == ({}, {})
+    form.whole.input.value = '{"q": [1, 2]}'  # type: ignore[union-attr]
+    assert json.loads(form.payload().content) == {"q": [1, 2]}
+    form.whole.input.value = "[1]"  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="'INPUT' must be a JSON object"):
+        form.payload()
+    assert "must be a JSON object" in form.whole.error.value  # type: ignore[union-attr]
