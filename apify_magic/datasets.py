@@ -77,32 +77,48 @@ def parse_lines(pages: Iterable[bytes]) -> list[Any]:
     return items
 
 
+class FrameBuilder:
+    """Builds one DataFrame from JSON-lines pages, parsing each page as it arrives."""
+
+    def __init__(self) -> None:
+        self._parts: list[Any] = []
+
+    def add(self, page: bytes) -> None:
+        import pandas as pd
+
+        table = _arrow_table(page)
+        self._parts.append(table if table is not None
+                           else pd.DataFrame.from_records(parse_lines([page])))
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        parts, self._parts = self._parts, []
+        if not parts:
+            return pd.DataFrame()
+        if all(not isinstance(p, pd.DataFrame) for p in parts):
+            import pyarrow as pa
+
+            try:
+                table = pa.concat_tables(parts, promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass  # types differ between pages: pandas will upcast them below
+            else:
+                parts.clear()
+                frame: pd.DataFrame = table.to_pandas()
+                return frame
+        frames = [p if isinstance(p, pd.DataFrame) else p.to_pandas() for p in parts]
+        parts.clear()
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
 def frame_from_pages(pages: list[bytes]) -> pd.DataFrame:
     """One DataFrame from JSON-lines pages; each page's bytes are dropped once parsed."""
-    import pandas as pd
-
-    parts: list[Any] = []
+    builder = FrameBuilder()
     for n, page in enumerate(pages):
-        table = _arrow_table(page)
-        parts.append(table if table is not None
-                     else pd.DataFrame.from_records(parse_lines([page])))
+        builder.add(page)
         pages[n] = b""
-    if not parts:
-        return pd.DataFrame()
-    if all(not isinstance(p, pd.DataFrame) for p in parts):
-        import pyarrow as pa
-
-        try:
-            table = pa.concat_tables(parts, promote_options="permissive")
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass  # types differ between pages: pandas will upcast them below
-        else:
-            parts.clear()
-            frame: pd.DataFrame = table.to_pandas()
-            return frame
-    frames = [p if isinstance(p, pd.DataFrame) else p.to_pandas() for p in parts]
-    parts.clear()
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return builder.frame()
 
 
 _FLAT = ("string", "large_string", "int64", "double", "bool", "null")

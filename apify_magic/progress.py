@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 PROGRESS_MODES = ("auto", "widget", "text", "none")
 TICK_SECS = 0.25
@@ -93,29 +93,39 @@ def in_terminal(shell: Any) -> bool:
     return type(shell).__name__ == "TerminalInteractiveShell"
 
 
+class Pending(Generic[T]):
+    """A call running in a daemon worker thread, to be waited for on the main thread."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._box: dict[str, Any] = {}
+        self._done = threading.Event()
+
+        def worker() -> None:
+            try:
+                self._box["value"] = call()
+            except BaseException as err:
+                self._box["error"] = err
+            finally:
+                self._done.set()
+
+        threading.Thread(target=worker, name="apify-magic-request", daemon=True).start()
+
+    def wait(self, progress: Progress, started: float) -> T:
+        """Tick `progress` until the call ends; return its value or raise its error.
+
+        A KeyboardInterrupt reaches this thread between ticks and propagates; the worker
+        is a daemon, so an abandoned request does not keep the kernel alive.
+        """
+        while not self._done.wait(TICK_SECS):
+            progress.tick(time.monotonic() - started)
+        if "error" in self._box:
+            raise self._box["error"]
+        value: T = self._box["value"]
+        return value
+
+
 def wait_on_main_thread(call: Callable[[], T], progress: Progress,
                         started: float | None = None) -> T:
-    """Run `call` in a worker thread; tick `progress` from this thread until it ends.
-
-    A KeyboardInterrupt reaches this thread between ticks and propagates; the worker is
-    a daemon, so an abandoned request does not keep the kernel alive.
-    """
+    """Run `call` in a worker thread; tick `progress` from this thread until it ends."""
     started = time.monotonic() if started is None else started
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def worker() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as err:
-            box["error"] = err
-        finally:
-            done.set()
-
-    threading.Thread(target=worker, name="apify-magic-request", daemon=True).start()
-    while not done.wait(TICK_SECS):
-        progress.tick(time.monotonic() - started)
-    if "error" in box:
-        raise box["error"]
-    value: T = box["value"]
-    return value
+    return Pending(call).wait(progress, started)

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import httpx
+
 from apify_magic.body import Payload
 from apify_magic.client import ApifyClient
-from apify_magic.datasets import PAGE_ITEMS, DatasetQuery, frame_from_pages, parse_lines
+from apify_magic.datasets import PAGE_ITEMS, DatasetQuery, FrameBuilder, parse_lines
 from apify_magic.errors import RunFailedError
 from apify_magic.options import RunOptions
-from apify_magic.progress import Progress, wait_on_main_thread
+from apify_magic.progress import Pending, Progress, wait_on_main_thread
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 POLL_WAIT_SECS = 1.0
@@ -112,25 +114,39 @@ class RunFollower:
         return found if found is not None else (b"", "")
 
     def dataset(self, query: DatasetQuery, as_frame: bool) -> Any:
-        """The default dataset's items, read in pages with a running count."""
+        """The default dataset's items, read in pages with a running count.
+
+        The next page is fetched while this one is parsed: the request waits on the
+        socket and the parser in Arrow, so neither holds the GIL for long.
+        """
         dataset_id = str(self.run.get("defaultDatasetId"))
         position = query.offset or 0
         end: int | None = None if query.limit is None else position + query.limit
-        pages: list[bytes] = []
+        builder = FrameBuilder() if as_frame else None
+        items: list[Any] = []
         read = 0
-        while True:
-            size = PAGE_ITEMS if end is None else min(PAGE_ITEMS, end - position)
-            params = {**query.params("jsonl"), "offset": str(position), "limit": str(size)}
-            response = self._wait(functools.partial(
-                self.client.dataset_items, dataset_id, params, actor_id=self.actor_id,
-                run_id=self.run_id))
-            pages.append(response.content)
+        pending: tuple[int, Pending[httpx.Response]] | None = self._fetch(
+            dataset_id, query, position, end)
+        while pending is not None:
+            response = pending[1].wait(self.progress, self.started)
             # offset and limit count stored items, before `clean` drops any: step by them.
-            position += size
-            read += int(response.headers.get("X-Apify-Pagination-Count", "0"))
+            position += pending[0]
             total = int(response.headers.get("X-Apify-Pagination-Total", "0"))
             end = total if end is None else min(end, total)
+            pending = self._fetch(dataset_id, query, position, end) if position < end else None
+            read += int(response.headers.get("X-Apify-Pagination-Count", "0"))
+            if builder is not None:
+                builder.add(response.content)
+            else:
+                items.extend(parse_lines([response.content]))
+            del response
             self.progress.status("SUCCEEDED", f"read {read:,} dataset items of {total:,}")
-            if position >= end:
-                break
-        return frame_from_pages(pages) if as_frame else parse_lines(pages)
+        return builder.frame() if builder is not None else items
+
+    def _fetch(self, dataset_id: str, query: DatasetQuery, position: int, end: int | None
+               ) -> tuple[int, Pending[httpx.Response]]:
+        size = PAGE_ITEMS if end is None else min(PAGE_ITEMS, end - position)
+        params = {**query.params("jsonl"), "offset": str(position), "limit": str(size)}
+        return size, Pending(functools.partial(
+            self.client.dataset_items, dataset_id, params, actor_id=self.actor_id,
+            run_id=self.run_id))
