@@ -125,7 +125,8 @@ class ApiError(ApifyMagicError):
         self.run_id = run_id or (found.group(1) if found else None)
 
     def __str__(self) -> str:
-        where = f" (Actor {self.actor_id}" + (f", run {self.run_id})" if self.run_id else ")")
+        named = self.run_id and self.run_id not in self.message
+        where = f" (Actor {self.actor_id}" + (f", run {self.run_id})" if named else ")")
         head = f"{self.status} {self.error_type}: {self.message}{where if self.actor_id else ''}"
         return f"{head}\nHint: {self.hint}" if self.hint else head
 

@@ -139,6 +139,11 @@ class ApifyMagic(Magics):
         1.0, help="How long each poll of a watched run waits (waitForFinish).").tag(config=True)
     progress = CaselessStrEnum(
         PROGRESS_MODES, default_value="auto", help="Default --progress.").tag(config=True)
+    target = CaselessStrEnum(
+        ("auto", "local", "platform"), default_value="auto",
+        help="auto: the platform when a token or base URL is set, else the local runtime; "
+             "local: always the embedded local runtime; platform: never the local "
+             "runtime.").tag(config=True)
     max_retries = Int(
         4, help="Retries of a run-sync POST that cannot have started a run (connect "
                 "errors, 429).").tag(config=True)
@@ -292,8 +297,15 @@ class ApifyMagic(Magics):
     def client(self) -> ApifyClient:
         from apify_magic.client import ApifyClient
 
-        target = resolve_target(
-            self.base_url, local_runtime=_local_runtime(), prompt=_prompt_token)
+        local = _local_runtime()
+        if self.target == "local":
+            if local is None:
+                raise AuthError("The local runtime is not available in this install.")
+            target = Target(local(), None, is_local=True)
+        else:
+            target = resolve_target(
+                self.base_url, local_runtime=local if self.target == "auto" else None,
+                prompt=_prompt_token)
         if target not in self._clients:
             self._clients[target] = ApifyClient(target)
         client = self._clients[target]

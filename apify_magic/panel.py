@@ -237,7 +237,12 @@ class RunPanel:
         lines.append("  options: " + _options_summary(self.options))
         if self.form is not None:
             lines.append("  input fields: " + (", ".join(self.form.fields) or "none"))
-        lines.append(f"  state: {self.state}" + (f" ({self.outcome})" if self.outcome else ""))
+        if self.state == "running":
+            # What a saved notebook keeps is this text as it was when the run started:
+            # say where the live state is rather than a state that will be stale.
+            lines.append("  progress and result: in the widget view")
+        else:
+            lines.append(f"  state: {self.state}" + (f" ({self.outcome})" if self.outcome else ""))
         return "\n".join(lines)
 
     # -- Progress ------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Target:
     @property
     def label(self) -> str:
         if self.is_local:
-            return f"local runtime ({self.base_url})"
+            return "local runtime"  # its port changes every session: not worth showing
         host = urlsplit(self.base_url).hostname or self.base_url
         return "Apify platform" if host == "api.apify.com" else self.base_url
 

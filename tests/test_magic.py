@@ -343,7 +343,7 @@ def test_text_progress_reports_start_and_end(shell: Any, server: RecordingServer
     assert run(shell, "%%apify_run me~actor out --progress text --timeout 60\n{}"
                ).error_in_exec is None
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == f"me~actor: started on local runtime ({server.url}), timeout 60 s"
+    assert lines[0] == "me~actor: started on local runtime, timeout 60 s"
     assert lines[-1].startswith("me~actor: SUCCEEDED in 0.")
     server.default = error_reply(400, "run-failed", "Actor run did not succeed "
                                  "(run ID: r1, status: FAILED)")
@@ -373,7 +373,25 @@ def test_errors_fail_a_real_kernel_run_with_a_short_message(
     (output,) = [o for o in nb.cells[1].outputs if o.output_type == "error"]
     assert output.traceback == [
         "RunFailedError: 400 run-failed: Actor run did not succeed (run ID: Zx9, "
-        "status: FAILED) (Actor me~actor, run Zx9)",
+        "status: FAILED) (Actor me~actor)",
         "  Hint: " + errors.RunFailedError.hint,
     ]
     assert TOKEN not in json.dumps(nb)
+
+
+def test_target_local_ignores_the_token(shell: Any, server: RecordingServer,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+
+    def fake_runtime() -> str:  # stands for the embedded runtime: the recording server
+        started.append("yes")
+        return server.url
+
+    monkeypatch.setattr("apify_magic.magic._local_runtime", lambda: fake_runtime)
+    shell.run_line_magic("config", "ApifyMagic.target = 'local'")
+    try:
+        assert run(shell, "%%apify_run hello out\n{}").error_in_exec is None
+    finally:
+        shell.run_line_magic("config", "ApifyMagic.target = 'auto'")
+    assert started == ["yes"]
+    assert "Authorization" not in server.seen[0].headers

@@ -88,10 +88,11 @@ def run_options(actor: ActorDef, query: dict[str, str]) -> RunOptions:
     """The run's options from the query, checked like the platform does."""
     build = query.get("build") or "latest"
     if not actor.matches_build(build):
+        known = ", ".join(dict.fromkeys(
+            ["latest", actor.build_tag, actor.version, actor.build_number]))
         raise ApiError(400, "unknown-build-tag",
                        f'Build with tag or number "{build}" was not found for Actor '
-                       f"{actor.name} (local builds: latest, {actor.build_tag}, "
-                       f"{actor.version}, {actor.build_number})")
+                       f"{actor.name} (local builds: {known})")
     timeout = _number(query, "timeout")
     if timeout is not None and timeout < 0:
         raise invalid_request("Parameter timeout must be >= 0 seconds")

@@ -243,4 +243,4 @@ def _check_saved(path: Path, tmp: Path) -> None:
     assert "".join(shown["data"]["text/plain"]) == (
         "Apify run panel: slow -> result on local runtime\n"
         "  options: --timeout 60\n"
-        "  state: running")
+        "  progress and result: in the widget view")
