@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,8 @@ TEST_ACTORS = Path(__file__).parent / "actors"
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     # A short sync wait, so that "longer than run-sync can wait" takes seconds, not minutes.
     rt = LocalRuntime([TEST_ACTORS, SHIPPED_ACTORS], data_dir=tmp_path_factory.mktemp("rt"),
-                      sync_wait_secs=1.5, kill_grace_secs=1.0)
+                      sync_wait_secs=1.5, kill_grace_secs=1.0,
+                      warm_starts=os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0")
     rt.start()
     yield rt
     rt.stop()

@@ -3,6 +3,7 @@
     registry  finding Actors (`.actor/actor.json`), their ids, input schemas and builds
     inputs    schema defaults and input validation
     runner    Actor processes: memory watch, timeouts, restarts, abort, budget
+    warm      warm starts: one forking parent per interpreter (warm_parent runs in it)
     storage   run folders in the SDK's layout: records, dataset items, pagination
     webhooks  ad-hoc webhooks delivered on run events
     app       the HTTP routes and the error envelope; `LocalRuntime` puts it all together

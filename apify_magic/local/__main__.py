@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
                    help="require this token (default: any token or none is accepted)")
     p.add_argument("--keep-runs", type=int, default=1000, metavar="N",
                    help="finished runs kept on disk; older ones are deleted (default 1000)")
+    p.add_argument("--no-warm-starts", action="store_true",
+                   help="start every Python Actor run as a new interpreter instead of "
+                        "forking it from a warm parent that has imported apify already")
     p.add_argument("--verbose", action="store_true", help="log every request")
     return p
 
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         dirs, data_dir=(args.data_dir or default_data_dir()).resolve(), host=args.host,
         port=args.port, memory_budget_mbytes=args.memory_budget,
         sync_wait_secs=args.sync_wait_secs, token=args.token, keep_runs=args.keep_runs,
-        verbose=args.verbose)
+        verbose=args.verbose, warm_starts=not args.no_warm_starts)
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -619,6 +619,7 @@ class RuntimeServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    request_queue_size = 128  # many clients connecting at once (listen backlog)
 
     def __init__(self, address: tuple[str, int], api: Api, verbose: bool = False) -> None:
         self.api = api
@@ -633,12 +634,12 @@ class LocalRuntime:
                  port: int = 0, memory_budget_mbytes: int = 8192,
                  sync_wait_secs: float = 300.0, token: str | None = None,
                  kill_grace_secs: float = 5.0, keep_runs: int = 1000,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, warm_starts: bool = True) -> None:
         self.registry = Registry(actor_dirs)
         self.data_dir = data_dir
         self.runner = Runner(data_dir / "runs", memory_budget_mbytes=memory_budget_mbytes,
                              kill_grace_secs=kill_grace_secs, keep_runs=keep_runs,
-                             on_event=self._on_event)
+                             on_event=self._on_event, warm_starts=warm_starts)
         self.api = Api(self.registry, self.runner, sync_wait_secs=sync_wait_secs, token=token,
                        base_url=lambda: self.url)
         try:

@@ -4,7 +4,8 @@ It serves on 127.0.0.1 at a free port, runs Actors from `./actors` (the folder o
 working directory when it starts; created later is fine) and the examples shipped in
 this package, and keeps its runs in a fresh temporary folder that is deleted when it
 stops. It stops at interpreter exit (atexit) and on SIGTERM when nothing else handles
-SIGTERM, killing every Actor process it started.
+SIGTERM, killing every Actor process it started. Python Actors start warm (forked from a
+parent that has imported `apify`) unless `APIFY_MAGIC_WARM_STARTS=0`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def actor_dirs() -> list[Path]:
     return [Path.cwd().resolve() / "actors", SHIPPED_ACTORS]
 
 
+def warm_starts_enabled() -> bool:
+    """Warm starts unless `APIFY_MAGIC_WARM_STARTS` is `0` (or `false`, `no`, `off`)."""
+    value = os.environ.get("APIFY_MAGIC_WARM_STARTS", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
 def ensure_started() -> str:
     """Start the runtime unless it runs already; return its base URL (no `/v2`)."""
     global _runtime, _atexit_registered
@@ -38,7 +45,8 @@ def ensure_started() -> str:
         if _runtime is None:
             data_dir = Path(tempfile.mkdtemp(prefix="apify-magic-local-"))
             try:
-                _runtime = LocalRuntime(actor_dirs(), data_dir=data_dir).start()
+                _runtime = LocalRuntime(actor_dirs(), data_dir=data_dir,
+                                        warm_starts=warm_starts_enabled()).start()
             except BaseException:
                 remove_tree(data_dir)
                 raise

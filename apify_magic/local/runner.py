@@ -6,6 +6,10 @@ as one tree. One thread per run blocks in `wait()` (the end is noticed at once, 
 a short run's overhead small); one monitor thread for all runs scans /proc every
 `MONITOR_INTERVAL_SECS` for resident memory per session and enforces timeouts.
 
+Warm starts (`warm.py`): a Python Actor's process is forked from a warm parent that has
+imported `apify` already, when one can be; it starts its own session all the same, so
+everything below holds for it too. `meta.startMode` of a run says `warm` or `cold`.
+
 Stopping a run: SIGTERM to the process group, SIGKILL after `kill_grace_secs`
 (timeouts and graceful aborts); SIGKILL at once for a plain abort and for a run above its
 memory limit. Pruning: finished runs beyond the newest `keep_runs` are deleted with
@@ -27,11 +31,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from apify_magic.local.errors import ApiError
 from apify_magic.local.registry import USERNAME, ActorDef, new_id
 from apify_magic.local.storage import RunFolder, remove_tree
+from apify_magic.local.warm import WarmPool
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 MAX_RESTARTS = 3
@@ -44,6 +49,18 @@ _STATUS = re.compile(r"\[(Terminal status message|Status message)\]:\s?(.*)")
 # APIFY_IS_AT_HOME the SDK would talk to the platform instead of the run's folder.
 _INHERITED_PREFIXES_DROPPED = ("ACTOR_", "APIFY_", "CRAWLEE_")
 _INHERITED_KEPT = {"APIFY_TOKEN"}
+
+
+class ActorProcess(Protocol):
+    """A run's process: a `subprocess.Popen` (cold) or a `warm.WarmProcess` (forked)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def wait(self) -> int: ...
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -117,7 +134,8 @@ class Run:
         self.mem_current_bytes = 0
         self.lock = threading.RLock()
         self.done = threading.Event()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: ActorProcess | None = None
+        self.start_mode: str | None = None  # warm | cold
         self.kill_reason: str | None = None  # timeout | abort | memory | stop
         self.kill_at: float | None = None
         self.deadline: float | None = (
@@ -178,7 +196,8 @@ class Run:
                 "status": self.status,
                 "statusMessage": self.status_message,
                 "isStatusMessageTerminal": self.status_message_terminal,
-                "meta": {"origin": self.origin, "userAgent": self.user_agent},
+                "meta": {"origin": self.origin, "userAgent": self.user_agent,
+                         "startMode": self.start_mode},
                 "stats": {
                     "inputBodyLen": self.input_body_len,
                     "restartCount": self.restart_count,
@@ -307,7 +326,8 @@ class Runner:
 
     def __init__(self, runs_dir: Path, *, memory_budget_mbytes: int = 8192,
                  kill_grace_secs: float = 5.0, keep_runs: int = 1000,
-                 on_event: Callable[[Run, str], None] | None = None) -> None:
+                 on_event: Callable[[Run, str], None] | None = None,
+                 warm_starts: bool = True) -> None:
         self.runs_dir = runs_dir
         self.memory_budget_mbytes = memory_budget_mbytes
         self.kill_grace_secs = kill_grace_secs
@@ -321,6 +341,7 @@ class Runner:
         self._wake = threading.Event()
         self._stopping = False
         self._waiters: list[threading.Thread] = []
+        self.warm = WarmPool() if warm_starts else None
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._load_saved()
         self._monitor = threading.Thread(target=self._monitor_loop, name="apify-local-monitor",
@@ -403,11 +424,18 @@ class Runner:
 
     def _spawn(self, run: Run, argv: list[str], extra_env: dict[str, str]) -> None:
         assert run.actor is not None
-        with open(run.folder.log_path, "ab") as log:
-            run.proc = subprocess.Popen(
-                argv, cwd=run.actor.folder, env=_environment(run, run.actor, extra_env),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+        env = _environment(run, run.actor, extra_env)
+        warm = None
+        if self.warm is not None:
+            warm = self.warm.spawn(argv, env, run.actor.folder, run.folder.log_path)
+        if warm is not None:
+            run.proc, run.start_mode = warm, "warm"
+        else:
+            with open(run.folder.log_path, "ab") as log:
+                run.proc = subprocess.Popen(
+                    argv, cwd=run.actor.folder, env=env, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            run.start_mode = "cold"
         with self._lock:
             self._sessions.add(run.proc.pid)
         run.status = "RUNNING"
@@ -579,4 +607,6 @@ class Runner:
         for pid in session_pids(sessions) if sessions else []:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        if self.warm is not None:
+            self.warm.close()
         self._monitor.join(1.0)

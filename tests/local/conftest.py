@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from local_helpers import WARM_STARTS
 
 from apify_magic.local import LocalRuntime
 from apify_magic.local.registry import SHIPPED_ACTORS
@@ -19,7 +20,7 @@ TEST_ACTORS = Path(__file__).parent / "actors"
 @pytest.fixture(autouse=True)
 def _no_apify_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")):
+        if name.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")) and name != "APIFY_MAGIC_WARM_STARTS":
             monkeypatch.delenv(name)
 
 
@@ -30,6 +31,7 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[..., LocalRuntime]]:
     def make(**kwargs: Any) -> LocalRuntime:
         kwargs.setdefault("kill_grace_secs", 1.0)
         kwargs.setdefault("sync_wait_secs", 60.0)
+        kwargs.setdefault("warm_starts", WARM_STARTS)
         dirs = kwargs.pop("actor_dirs", [TEST_ACTORS, SHIPPED_ACTORS])
         runtime = LocalRuntime(dirs, data_dir=tmp_path / f"data{len(started)}", **kwargs)
         started.append(runtime.start())
@@ -45,7 +47,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     """One runtime shared by the tests of a module that need no special settings."""
     runtime = LocalRuntime([TEST_ACTORS, SHIPPED_ACTORS],
                            data_dir=tmp_path_factory.mktemp("runtime"),
-                           kill_grace_secs=1.0, sync_wait_secs=60.0)
+                           kill_grace_secs=1.0, sync_wait_secs=60.0, warm_starts=WARM_STARTS)
     runtime.start()
     yield runtime
     runtime.stop()

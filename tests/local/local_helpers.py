@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+# The whole suite runs with warm starts (the default) or, with APIFY_MAGIC_WARM_STARTS=0,
+# without: every runtime the tests build takes this.
+WARM_STARTS = os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0"
+
 
 def processes_with_env(marker: str) -> list[int]:
     """Pids of live processes whose environment holds `marker` (e.g. ACTOR_RUN_ID=...)."""
