@@ -1,9 +1,7 @@
-"""An input form generated from an Actor's input schema, and the schema check of an INPUT.
+"""An input form generated from an Actor's input schema.
 
-`validate_input` is pure (no widgets): it checks an INPUT dict against the schema's
-`required`, `type`, `nullable`, `enum`, `minimum`/`maximum`, `pattern`,
-`minLength`/`maxLength` and `minItems`/`maxItems`, and returns one message per field, so
-the form can show each message beside its field before anything is sent.
+The form checks its INPUT with `input_schema.validate_input` (the same rules the local
+runtime applies) and shows each message beside its field before anything is sent.
 
 `SchemaForm` maps each property to a widget (see `widget_kind`). Secrets (`isSecret`)
 never stay in widget state: the typed value is moved into this Python object the moment
@@ -15,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,79 +20,10 @@ import ipywidgets as widgets
 
 from apify_magic.body import JSON_TYPE, Payload
 from apify_magic.errors import InputError
+from apify_magic.input_schema import validate_input
 
 SECRET_MASK = "********"
 WHOLE_INPUT = "INPUT"  # the one field of a form without an input schema
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
-
-
-# -- validation (no widgets) -----------------------------------------------------------
-
-
-def validate_input(schema: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str, str]:
-    """Field name -> message for every field of `value` that breaks the schema."""
-    props: Mapping[str, Any] = schema.get("properties") or {}
-    errors: dict[str, str] = {}
-    for name in schema.get("required") or []:
-        if value.get(name) is None and not (props.get(name) or {}).get("nullable"):
-            errors[name] = "required"
-    for name, item in value.items():
-        if name in props and name not in errors:
-            message = check_value(props[name], item)
-            if message:
-                errors[name] = message
-    return errors
-
-
-def check_value(prop: Mapping[str, Any], value: Any) -> str | None:
-    """The first rule of one property that `value` breaks, or None."""
-    if value is None:
-        return None if prop.get("nullable") else "must not be null"
-    kind = prop.get("type")
-    allowed = _TYPES.get(kind) if isinstance(kind, str) else None
-    # bool is an int in Python, never a number in JSON
-    if allowed and (not isinstance(value, allowed) or (kind != "boolean"
-                                                       and isinstance(value, bool))):
-        return f"must be {'an' if kind in ('integer', 'array', 'object') else 'a'} {kind}"
-    if "enum" in prop and value not in prop["enum"]:
-        return "must be one of " + ", ".join(json.dumps(v) for v in prop["enum"])
-    return _check_range(prop, value) or _check_size(prop, value)
-
-
-def _check_range(prop: Mapping[str, Any], value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if prop.get("minimum") is not None and value < prop["minimum"]:
-        return f"must be >= {prop['minimum']}"
-    if prop.get("maximum") is not None and value > prop["maximum"]:
-        return f"must be <= {prop['maximum']}"
-    return None
-
-
-def _check_size(prop: Mapping[str, Any], value: Any) -> str | None:
-    if isinstance(value, str):
-        if prop.get("minLength") is not None and len(value) < prop["minLength"]:
-            return f"must have at least {prop['minLength']} characters"
-        if prop.get("maxLength") is not None and len(value) > prop["maxLength"]:
-            return f"must have at most {prop['maxLength']} characters"
-        # JSON Schema patterns are unanchored, like re.search
-        if prop.get("pattern") and not re.search(prop["pattern"], value):
-            return f"must match the pattern {prop['pattern']}"
-    if isinstance(value, list):
-        if prop.get("minItems") is not None and len(value) < prop["minItems"]:
-            return f"must have at least {prop['minItems']} items"
-        if prop.get("maxItems") is not None and len(value) > prop["maxItems"]:
-            return f"must have at most {prop['maxItems']} items"
-    return None
-
-
 # -- widgets -------------------------------------------------------------------------
 
 

@@ -7,8 +7,10 @@
 (b)      apify-client's `dataset(...).list_items()` and `pandas.DataFrame(items)`.
 The runtime's one-time JSON-lines copy of the finished dataset is made before timing.
 Each method runs in a fresh process against the same local runtime, in turns, R rounds;
-wall time is from the first request to the finished DataFrame, peak memory is the
-process's peak resident size above what it had after its imports.
+wall time is from the first request to the finished DataFrame (the first read in the
+process, and a second read in the same process, when first-use costs are paid), peak
+memory is the process's peak resident size during the first read above what it had
+after its imports.
 Targets: magic at least 2x faster than (a) and 4x faster than (b), peak memory <= (a)'s.
 """
 
@@ -41,7 +43,13 @@ t0 = time.perf_counter()
 {body}
 took = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"secs": took, "peak_mb": (peak - base) / 1024, "shape": list(df.shape)}}))
+shape = list(df.shape)
+del df
+t0 = time.perf_counter()
+{body}
+again = time.perf_counter() - t0
+print(json.dumps({{"secs": took, "again": again, "peak_mb": (peak - base) / 1024,
+                  "shape": shape}}))
 """
 
 METHODS = {
@@ -108,16 +116,19 @@ def main() -> None:
     print(f"{args.items:,}-item dataset (7 fields) to a DataFrame, median of {args.rounds} "
           "fresh processes each:")
     med = {name: (statistics.median(r["secs"] for r in rs),
+                  statistics.median(r["again"] for r in rs),
                   statistics.median(r["peak_mb"] for r in rs)) for name, rs in results.items()}
-    for name, (secs, peak) in med.items():
+    for name, (secs, again, peak) in med.items():
         shape = results[name][0]["shape"]
-        print(f"  {name:18} {secs:6.2f} s   peak +{peak:5.0f} MB   shape {shape}")
-    magic_secs, magic_peak = med["magic"]
-    a_secs, a_peak = med["(a) json+orjson"]
-    b_secs, _ = med["(b) apify-client"]
-    print(f"  magic vs (a): {a_secs / magic_secs:.1f}x faster (target >= 2), "
-          f"peak memory {magic_peak / a_peak:.2f} of (a)'s (target <= 1)")
-    print(f"  magic vs (b): {b_secs / magic_secs:.1f}x faster (target >= 4)")
+        print(f"  {name:18} first {secs:5.2f} s, again {again:5.2f} s, "
+              f"peak +{peak:4.0f} MB, shape {shape}")
+    magic_secs, magic_again, magic_peak = med["magic"]
+    a_secs, a_again, a_peak = med["(a) json+orjson"]
+    b_secs, b_again, _ = med["(b) apify-client"]
+    print(f"  magic vs (a): {a_secs / magic_secs:.1f}x faster first, {a_again / magic_again:.1f}x "
+          f"again (target >= 2); peak memory {magic_peak / a_peak:.2f} of (a)'s (target <= 1)")
+    print(f"  magic vs (b): {b_secs / magic_secs:.1f}x faster first, {b_again / magic_again:.1f}x "
+          "again (target >= 4)")
 
 
 if __name__ == "__main__":

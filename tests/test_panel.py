@@ -214,7 +214,7 @@ def test_apify_panel_validates_before_sending(
     panel.run_button.click()
     assert server.posts() == []
     assert "required" in panel.form.fields["prefix"].error.value
-    assert "'prefix' required" in html.unescape(panel.message.value)
+    assert "'prefix' is required" in html.unescape(panel.message.value)
 
 
 def test_no_widget_state_holds_the_token_or_a_secret(

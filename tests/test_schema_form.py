@@ -9,7 +9,8 @@ import ipywidgets as widgets
 import pytest
 
 from apify_magic.errors import InputError
-from apify_magic.schema_form import SECRET_MASK, SchemaForm, validate_input, widget_kind
+from apify_magic.input_schema import validate_input
+from apify_magic.schema_form import SECRET_MASK, SchemaForm, widget_kind
 
 SCHEMA: dict[str, Any] = {
     "title": "Everything",
@@ -106,14 +107,14 @@ def test_messages_appear_beside_the_bad_fields_and_nothing_is_sent() -> None:
     form = SchemaForm(SCHEMA)
     form.fields["query"].input.value = ""
     form.fields["headers"].input.value = "{not json"
-    with pytest.raises(InputError, match="'query' required"):
+    with pytest.raises(InputError, match="'query' is required"):
         form.payload()
     assert "required" in form.fields["query"].error.value
     assert "not valid JSON" in form.fields["headers"].error.value
     assert form.fields["pages"].error.value == ""
     form.fields["query"].input.value = "x"
     form.fields["headers"].input.value = "[1]"  # JSON, but not an object
-    with pytest.raises(InputError, match="'headers' must be an object"):
+    with pytest.raises(InputError, match="'headers' must be object"):
         form.payload()
     assert form.fields["query"].error.value == ""
 
@@ -131,19 +132,20 @@ def test_secret_is_kept_in_python_and_never_in_widget_state() -> None:
 
 
 @pytest.mark.parametrize(("prop", "value", "message"), [
-    ({"type": "integer"}, 1.5, "must be an integer"),
-    ({"type": "integer"}, True, "must be an integer"),
-    ({"type": "number"}, "1", "must be a number"),
-    ({"type": "boolean"}, 1, "must be a boolean"),
-    ({"type": "array"}, {}, "must be an array"),
-    ({"type": "string", "enum": ["a", "b"]}, "c", 'must be one of "a", "b"'),
+    ({"type": "integer"}, 1.5, "must be integer"),
+    ({"type": "integer"}, True, "must be integer"),
+    ({"type": "number"}, "1", "must be number"),
+    ({"type": "boolean"}, 1, "must be boolean"),
+    ({"type": "array"}, {}, "must be array"),
+    ({"type": "string", "enum": ["a", "b"]}, "c",
+     'must be equal to one of the allowed values: "a", "b"'),
     ({"type": "integer", "minimum": 2}, 1, "must be >= 2"),
     ({"type": "number", "maximum": 2}, 2.5, "must be <= 2"),
-    ({"type": "string", "pattern": "^[a-z]+$"}, "A1", "must match the pattern"),
-    ({"type": "string", "minLength": 3}, "ab", "at least 3 characters"),
-    ({"type": "string", "maxLength": 1}, "ab", "at most 1 characters"),
-    ({"type": "array", "minItems": 1}, [], "at least 1 items"),
-    ({"type": "array", "maxItems": 1}, [1, 2], "at most 1 items"),
+    ({"type": "string", "pattern": "^[a-z]+$"}, "A1", "must match pattern ^[a-z]+$"),
+    ({"type": "string", "minLength": 3}, "ab", "must be >= 3 characters long"),
+    ({"type": "string", "maxLength": 1}, "ab", "must be <= 1 characters long"),
+    ({"type": "array", "minItems": 1}, [], "must be >= 1 items"),
+    ({"type": "array", "maxItems": 1}, [1, 2], "must be <= 1 items"),
     ({"type": "string"}, None, "must not be null"),
 ])
 def test_validate_input_names_the_broken_rule(prop: dict[str, Any], value: Any,
@@ -156,7 +158,7 @@ def test_validate_input_accepts_valid_and_nullable_values() -> None:
     schema = {"required": ["a"], "properties": {
         "a": {"type": "integer", "minimum": 0}, "b": {"type": "string", "nullable": True}}}
     assert validate_input(schema, {"a": 0, "b": None}) == {}
-    assert validate_input(schema, {"b": "x"}) == {"a": "required"}
+    assert validate_input(schema, {"b": "x"}) == {"a": "is required"}
 
 
 def _all_widgets(root: Any) -> list[Any]:

@@ -7,19 +7,10 @@ platform's form, `Input is not valid: Field input.count must be >= 1`.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
+from apify_magic.input_schema import validate_input, with_defaults
 from apify_magic.local.errors import ApiError
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
 
 
 def _invalid(message: str) -> ApiError:
@@ -52,58 +43,7 @@ def prepare(schema: dict[str, Any] | None, body: bytes, content_type: str) -> tu
     return json.dumps(merged, ensure_ascii=False).encode(), content_type
 
 
-def with_defaults(schema: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(value)
-    for name, prop in _properties(schema).items():
-        if name not in merged and "default" in prop:
-            merged[name] = prop["default"]
-    return merged
-
-
-def _properties(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    props = schema.get("properties")
-    if not isinstance(props, dict):
-        return {}
-    return {str(k): v for k, v in props.items() if isinstance(v, dict)}
-
-
 def validate(schema: dict[str, Any], value: dict[str, Any]) -> None:
-    for name in schema.get("required") or []:
-        if value.get(name) is None:
-            raise _invalid(f"Field input.{name} is required")
-    for name, prop in _properties(schema).items():
-        if name in value:
-            _check_field(f"input.{name}", prop, value[name])
-
-
-def _check_field(field: str, prop: dict[str, Any], item: Any) -> None:
-    if item is None:
-        if prop.get("nullable"):
-            return
-        raise _invalid(f"Field {field} must not be null")
-    kind = prop.get("type")
-    if isinstance(kind, str) and kind in _TYPES:
-        allowed = _TYPES[kind]
-        # JSON booleans are Python ints; a number field must not accept `true`.
-        if (isinstance(item, bool) and kind != "boolean") or not isinstance(item, allowed):
-            raise _invalid(f"Field {field} must be {kind}")
-    if "enum" in prop and isinstance(prop["enum"], list) and item not in prop["enum"]:
-        raise _invalid(f"Field {field} must be equal to one of the allowed values: "
-                       + ", ".join(json.dumps(v) for v in prop["enum"]))
-    if isinstance(item, (int, float)) and not isinstance(item, bool):
-        _check_bounds(field, item, prop.get("minimum"), prop.get("maximum"), "")
-    if isinstance(item, str):
-        _check_bounds(field, len(item), prop.get("minLength"), prop.get("maxLength"),
-                      " characters long")
-        pattern = prop.get("pattern")
-        if isinstance(pattern, str) and re.search(pattern, item) is None:
-            raise _invalid(f"Field {field} must match pattern {pattern}")
-    if isinstance(item, list):
-        _check_bounds(field, len(item), prop.get("minItems"), prop.get("maxItems"), " items")
-
-
-def _check_bounds(field: str, size: float, low: Any, high: Any, unit: str) -> None:
-    if isinstance(low, (int, float)) and size < low:
-        raise _invalid(f"Field {field} must be >= {low}{unit}")
-    if isinstance(high, (int, float)) and size > high:
-        raise _invalid(f"Field {field} must be <= {high}{unit}")
+    """Raise the platform's 400 `invalid-input` for the first broken rule."""
+    for name, message in validate_input(schema, value).items():
+        raise _invalid(f"Field input.{name} {message}")
