@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,12 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from apify_cli import INSTALL_HINT, SDK_INPUT, time_apify_run
 
 from apify_magic.local import LocalRuntime
 from apify_magic.local.registry import SHIPPED_ACTORS
 
 HELLO_INPUT = {"name": "bench", "count": 3}
-SDK_INPUT = {"rows": 5}
 
 
 def run_sync(client: httpx.Client, actor: str, body: object) -> httpx.Response:
@@ -81,26 +80,11 @@ def bench_plain(client: httpx.Client, tmp: Path, runs: int) -> None:
 def bench_sdk(client: httpx.Client, tmp: Path, runs: int) -> None:
     api = [timed_run_sync(client, "sdk-table", SDK_INPUT) for _ in range(runs + 1)][1:]
     a = statistics.median(api)
-    cli = shutil.which("apify")
-    if cli is None:
+    c = time_apify_run(tmp, runs)
+    if c is None:
         print(f"SDK Actor (sdk-table), median of {runs}: run-sync {a:.2f} s; "
-              "`apify run` skipped: the Apify CLI is not installed "
-              "(npm install -g apify-cli)")
+              f"`apify run` skipped: {INSTALL_HINT}")
         return
-    folder = tmp / "sdk-table"
-    shutil.copytree(SHIPPED_ACTORS / "sdk-table", folder)
-    env = {**os.environ, "APIFY_CLI_DISABLE_TELEMETRY": "1"}
-    times = []
-    for i in range(runs + 1):
-        started = time.perf_counter()
-        subprocess.run([cli, "run", "--input", json.dumps(SDK_INPUT)], cwd=folder, env=env,
-                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.STDOUT)
-        json.loads((folder / "storage" / "key_value_stores" / "default" / "OUTPUT")
-                   .read_bytes())
-        if i:  # the first one warms the CLI's caches
-            times.append(time.perf_counter() - started)
-    c = statistics.median(times)
     print(f"SDK Actor (sdk-table), median of {runs}: run-sync {a:.2f} s, `apify run` "
           f"{c:.2f} s: {c / a:.1f}x faster (target >= 3x)")
 

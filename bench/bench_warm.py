@@ -17,21 +17,17 @@ kind is left out too (page cache, connections).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from apify_cli import INSTALL_HINT, SDK_INPUT, time_apify_run
 
 from apify_magic.local import LocalRuntime
 from apify_magic.local.registry import SHIPPED_ACTORS
 
-SDK_INPUT = {"rows": 5}
 HELLO_INPUT = {"name": "bench", "count": 3}
 
 
@@ -64,27 +60,6 @@ def compare(warm: httpx.Client, cold: httpx.Client, actor: str, body: object,
     return statistics.median(times["warm"]), statistics.median(times["cold"])
 
 
-def apify_run(tmp: Path, runs: int) -> float | None:
-    cli = shutil.which("apify")
-    if cli is None:
-        return None
-    folder = tmp / "sdk-table"
-    shutil.copytree(SHIPPED_ACTORS / "sdk-table", folder)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APIFY_", "ACTOR_"))}
-    env["APIFY_CLI_DISABLE_TELEMETRY"] = "1"
-    times = []
-    for i in range(runs + 1):
-        started = time.perf_counter()
-        subprocess.run([cli, "run", "--input", json.dumps(SDK_INPUT)], cwd=folder, env=env,
-                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.STDOUT)
-        json.loads((folder / "storage" / "key_value_stores" / "default" / "OUTPUT")
-                   .read_bytes())
-        if i:  # the first one warms the CLI's caches
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sdk-runs", type=int, default=6)
@@ -100,14 +75,13 @@ def main() -> None:
                     httpx.Client(base_url=cold_rt.url, timeout=120) as cold:
                 warm_up(warm, warm_rt, "hello", HELLO_INPUT)
                 w, c = compare(warm, cold, "sdk-table", SDK_INPUT, args.sdk_runs)
-                cli = apify_run(tmp, args.sdk_runs)
+                cli = time_apify_run(tmp, args.sdk_runs)
                 line = (f"SDK Actor (sdk-table), run-sync, median of {args.sdk_runs}: "
                         f"warm {w * 1000:.0f} ms, cold {c * 1000:.0f} ms: "
                         f"{c / w:.1f}x faster (target >= 4x)")
                 print(line)
                 if cli is None:
-                    print("  `apify run` skipped: the Apify CLI is not installed "
-                          "(npm install -g apify-cli)")
+                    print(f"  `apify run` skipped: {INSTALL_HINT}")
                 else:
                     print(f"  `apify run` of the same folder: {cli * 1000:.0f} ms: warm is "
                           f"{cli / w:.1f}x faster (target >= 15x)")

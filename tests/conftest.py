@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from recording import TOKEN, RecordingServer
+from recording import TOKEN, RecordingServer, loaded_shell
 
 
 @pytest.fixture(autouse=True)
@@ -36,17 +36,7 @@ def server() -> Iterator[RecordingServer]:
 @pytest.fixture
 def shell(server: RecordingServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A real IPython shell with the extension loaded, aimed at the recording server."""
-    from IPython.core.interactiveshell import InteractiveShell
-
     monkeypatch.setenv("APIFY_API_BASE_URL", server.url)
     monkeypatch.setenv("APIFY_TOKEN", TOKEN)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "apify_magic")
-    ip.run_line_magic("config", "ApifyMagic.max_retries = 2")
-    ip.run_line_magic("config", "ApifyMagic.retry_base_secs = 0.01")
-    yield ip
-    ip.run_line_magic("unload_ext", "apify_magic")
-    for name in list(ip.user_ns):
-        if not name.startswith("_") and name not in ip.user_ns_hidden:
-            del ip.user_ns[name]
-
+    with loaded_shell(max_retries=2, retry_base_secs=0.01) as ip:
+        yield ip

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-TOKEN = "apify_api_TESTtokenTESTtokenTESTtoken1234"
+# Shaped like a token (the prefix the scrubbers look for) but plainly not a real one.
+TOKEN = "apify_api_TEST-not-a-real-token-0123456789"
 
 
 @dataclasses.dataclass
@@ -99,6 +102,25 @@ class RecordingServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@contextlib.contextmanager
+def loaded_shell(**config: object) -> Iterator[Any]:
+    """The IPython shell with apify_magic loaded and `ApifyMagic` configured; on exit the
+    extension is unloaded and the variables the test made are gone."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "apify_magic")
+    for name, value in config.items():
+        ip.run_line_magic("config", f"ApifyMagic.{name} = {value!r}")
+    try:
+        yield ip
+    finally:
+        ip.run_line_magic("unload_ext", "apify_magic")
+        for name in list(ip.user_ns):
+            if not name.startswith("_") and name not in ip.user_ns_hidden:
+                del ip.user_ns[name]
 
 
 def run(ip: Any, source: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from recording import TOKEN, RecordingServer, Reply, error_reply, run
+from recording import TOKEN, RecordingServer, Reply, error_reply, loaded_shell, run
 
 from apify_magic import panel as panel_module
 from apify_magic.body import JSON_TYPE, Payload
@@ -303,21 +303,17 @@ def test_apify_panel_reads_an_older_builds_input_schema_string(
 @pytest.fixture
 def local_shell(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A shell aimed at a real local runtime running the shipped example Actors."""
-    from IPython.core.interactiveshell import InteractiveShell
-
     from apify_magic.local import LocalRuntime
     from apify_magic.local.registry import SHIPPED_ACTORS
 
     runtime = LocalRuntime([SHIPPED_ACTORS], data_dir=tmp_path / "rt", kill_grace_secs=1.0)
     runtime.start()
     monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "apify_magic")
-    ip.run_line_magic("config", "ApifyMagic.poll_secs = 0.2")
-    yield ip
-    ip.run_line_magic("unload_ext", "apify_magic")
-    ip.user_ns.pop("out", None)
-    runtime.stop()
+    try:
+        with loaded_shell(poll_secs=0.2) as ip:
+            yield ip
+    finally:
+        runtime.stop()
 
 
 def test_watched_run_shows_status_messages_as_they_come(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from recording import run
+from recording import loaded_shell, run
 
 from apify_magic import errors
 from apify_magic.body import Payload
@@ -40,17 +40,9 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
 
 @pytest.fixture
 def ip(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from IPython.core.interactiveshell import InteractiveShell
-
     monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "apify_magic")
-    shell.run_line_magic("config", "ApifyMagic.poll_secs = 0.2")
-    yield shell
-    shell.run_line_magic("unload_ext", "apify_magic")
-    for name in list(shell.user_ns):
-        if not name.startswith("_") and name not in shell.user_ns_hidden:
-            del shell.user_ns[name]
+    with loaded_shell(poll_secs=0.2) as shell:
+        yield shell
 
 
 def test_watched_run_reports_status_messages_in_order(

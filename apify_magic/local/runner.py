@@ -28,7 +28,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -279,9 +279,8 @@ def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, 
     return env
 
 
-def session_memory() -> dict[int, int]:
-    """Resident bytes per session id, over every process in /proc."""
-    totals: dict[int, int] = {}
+def _proc_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, the /proc/<pid>/stat fields after the command) for every live process."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -290,7 +289,13 @@ def session_memory() -> dict[int, int]:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2:].split()
+        yield int(entry.name), stat[stat.rfind(b")") + 2:].split()
+
+
+def session_memory() -> dict[int, int]:
+    """Resident bytes per session id, over every process in /proc."""
+    totals: dict[int, int] = {}
+    for _, fields in _proc_stats():
         # After the command: state ppid pgrp session ... rss is the 24th field overall.
         sid, rss = int(fields[3]), int(fields[21])
         totals[sid] = totals.get(sid, 0) + rss * PAGE_SIZE
@@ -298,19 +303,8 @@ def session_memory() -> dict[int, int]:
 
 
 def session_pids(sids: set[int]) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if int(fields[3]) in sids and fields[0] != b"Z":
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, fields in _proc_stats()
+            if int(fields[3]) in sids and fields[0] != b"Z"]
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
