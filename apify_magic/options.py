@@ -122,24 +122,34 @@ def check_record_key(key: str) -> None:
             hint="use 1 to 256 characters of a-z A-Z 0-9 ! - _ . ' ( )")
 
 
-def check_webhooks(webhooks: object) -> None:
+def webhooks_problem(webhooks: object, name: str = "webhooks") -> str | None:
+    """What is wrong with a webhooks array, or None; the local runtime checks with it too."""
     if not isinstance(webhooks, list) or not webhooks:
-        raise OptionError("--webhooks must be a non-empty JSON array of webhook objects")
+        return f"{name} must be a non-empty JSON array of webhook objects"
     for n, hook in enumerate(webhooks):
-        where = f"--webhooks[{n}]"
+        where = f"{name}[{n}]"
         if not isinstance(hook, Mapping):
-            raise OptionError(f"{where} must be an object")
+            return f"{where} must be an object"
         events = hook.get("eventTypes")
         if not isinstance(events, list) or not events:
-            raise OptionError(f"{where}.eventTypes must be a non-empty array")
+            return f"{where}.eventTypes must be a non-empty array"
         unknown = [e for e in events if e not in WEBHOOK_EVENT_TYPES]
         if unknown:
-            raise OptionError(
-                f"{where}.eventTypes has unknown event {unknown[0]!r}",
-                hint="one of " + ", ".join(sorted(WEBHOOK_EVENT_TYPES)))
+            return (f"{where}.eventTypes has unknown event {unknown[0]!r} (one of "
+                    + ", ".join(sorted(WEBHOOK_EVENT_TYPES)) + ")")
         url = hook.get("requestUrl")
         if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
-            raise OptionError(f"{where}.requestUrl must be an http(s) URL, got {url!r}")
+            return f"{where}.requestUrl must be an http(s) URL, got {url!r}"
+        for key in ("payloadTemplate", "headersTemplate"):
+            if key in hook and not isinstance(hook[key], str):
+                return f"{where}.{key} must be a string"
+    return None
+
+
+def check_webhooks(webhooks: object) -> None:
+    problem = webhooks_problem(webhooks, "--webhooks")
+    if problem:
+        raise OptionError(problem)
 
 
 def encode_webhooks(webhooks: list[dict[str, Any]]) -> str:

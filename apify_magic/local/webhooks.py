@@ -20,11 +20,8 @@ from typing import Any
 
 from apify_magic.local.errors import invalid_request
 from apify_magic.local.registry import USERNAME, new_id
+from apify_magic.options import webhooks_problem
 
-EVENT_TYPES = frozenset({
-    "ACTOR.RUN.CREATED", "ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.FAILED", "ACTOR.RUN.TIMED_OUT",
-    "ACTOR.RUN.ABORTED", "ACTOR.RUN.RESURRECTED",
-})
 DEFAULT_PAYLOAD_TEMPLATE = """{
     "userId": {{userId}},
     "createdAt": {{createdAt}},
@@ -45,24 +42,11 @@ def parse(value: str) -> list[dict[str, Any]]:
         webhooks = json.loads(decoded)
     except (binascii.Error, ValueError):
         raise invalid_request("Parameter webhooks must be a Base64-encoded JSON array") from None
-    if not isinstance(webhooks, list):
-        raise invalid_request("Parameter webhooks must be a Base64-encoded JSON array")
-    for index, hook in enumerate(webhooks):
-        where = f"webhooks[{index}]"
-        if not isinstance(hook, dict):
-            raise invalid_request(f"{where} must be an object")
-        events = hook.get("eventTypes")
-        if (not isinstance(events, list) or not events
-                or any(e not in EVENT_TYPES for e in events)):
-            raise invalid_request(f"{where}.eventTypes must be a non-empty list of "
-                                  f"{', '.join(sorted(EVENT_TYPES))}")
-        url = hook.get("requestUrl")
-        if not isinstance(url, str) or not re.match(r"^https?://", url):
-            raise invalid_request(f"{where}.requestUrl must be an http(s) URL")
-        for key in ("payloadTemplate", "headersTemplate"):
-            if key in hook and not isinstance(hook[key], str):
-                raise invalid_request(f"{where}.{key} must be a string")
-    return webhooks
+    problem = webhooks_problem(webhooks)
+    if problem:
+        raise invalid_request(problem)
+    checked: list[dict[str, Any]] = webhooks
+    return checked
 
 
 def render(template: str, variables: dict[str, Any]) -> str:
