@@ -4,7 +4,8 @@ Each run's process starts in its own session (`start_new_session=True`), so the 
 id is the process's pid and everything the Actor starts can be found in /proc and killed
 as one tree. One thread per run blocks in `wait()` (the end is noticed at once, which keeps
 a short run's overhead small); one monitor thread for all runs scans /proc every
-`MONITOR_INTERVAL_SECS` for resident memory per session and enforces timeouts.
+`MONITOR_INTERVAL_SECS` for the memory of each run's session (proportional set size) and enforces
+timeouts.
 
 Warm starts (`warm.py`): a Python Actor's process is forked from a warm parent that has
 imported `apify` already, when one can be; it starts its own session all the same, so
@@ -292,14 +293,34 @@ def _proc_stats() -> Iterator[tuple[int, list[bytes]]]:
         yield int(entry.name), stat[stat.rfind(b")") + 2:].split()
 
 
-def session_memory() -> dict[int, int]:
-    """Resident bytes per session id, over every process in /proc."""
+def session_memory(sids: set[int]) -> dict[int, int]:
+    """Memory per session id, for the given sessions: each process's proportional set size.
+
+    PSS splits a page shared by several processes among them, as one physical page is
+    counted once by the platform's containers. Plain resident size would charge a warm
+    run for every library page its warm parent imported and shares with it.
+    """
     totals: dict[int, int] = {}
-    for _, fields in _proc_stats():
+    for pid, fields in _proc_stats():
         # After the command: state ppid pgrp session ... rss is the 24th field overall.
-        sid, rss = int(fields[3]), int(fields[21])
-        totals[sid] = totals.get(sid, 0) + rss * PAGE_SIZE
+        sid = int(fields[3])
+        if sid in sids:
+            used = _pss_bytes(pid)
+            if used is None:
+                used = int(fields[21]) * PAGE_SIZE
+            totals[sid] = totals.get(sid, 0) + used
     return totals
+
+
+def _pss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def session_pids(sids: set[int]) -> list[int]:
@@ -538,7 +559,7 @@ class Runner:
                 self._wake.clear()
                 continue
             try:
-                memory = session_memory()
+                memory = session_memory({r.proc.pid for r in active if r.proc is not None})
             except OSError:
                 memory = {}
             now = time.monotonic()
