@@ -205,8 +205,8 @@ class ApifyClient:
 
     def abort_run(self, run_id: str, *, actor_id: str = "") -> dict[str, Any]:
         """POST .../abort; aborting twice is harmless, so this one may be retried."""
-        response = self._send("POST", ("actor-runs", run_id, "abort"), actor_id=actor_id,
-                              run_id=run_id, idempotent=True)
+        response = self._send_repeatable("POST", ("actor-runs", run_id, "abort"),
+                                         actor_id=actor_id, run_id=run_id)
         return _data(response)
 
     def last_run(self, actor_id: str) -> dict[str, Any] | None:
@@ -241,15 +241,15 @@ class ApifyClient:
     def get(self, segments: tuple[str, ...], *, params: Mapping[str, str] | None = None,
             actor_id: str = "", run_id: str | None = None, read_secs: float = 60.0
             ) -> httpx.Response:
-        return self._send("GET", segments, params=params, actor_id=actor_id, run_id=run_id,
-                          idempotent=True, read_secs=read_secs)
+        return self._send_repeatable("GET", segments, params=params, actor_id=actor_id,
+                                     run_id=run_id, read_secs=read_secs)
 
-    def _send(self, method: str, segments: tuple[str, ...], *,
-              params: Mapping[str, str] | None = None, actor_id: str = "",
-              run_id: str | None = None, idempotent: bool, read_secs: float = 60.0
-              ) -> httpx.Response:
-        """A request that is safe to repeat: retried on every transient fault."""
-        assert idempotent, "only idempotent requests come through here"
+    def _send_repeatable(self, method: str, segments: tuple[str, ...], *,
+                         params: Mapping[str, str] | None = None, actor_id: str = "",
+                         run_id: str | None = None, read_secs: float = 60.0
+                         ) -> httpx.Response:
+        """A request that is safe to repeat (no run can start twice): retried on every
+        transient fault. The POST that starts a run never comes here."""
         url = self.url(*segments)
         timeout = httpx.Timeout(10.0, read=read_secs)
         tries = max(self.max_retries, POLL_RETRIES)
