@@ -99,18 +99,13 @@ def retry_after(response: httpx.Response, attempt: int, base: float = 0.5) -> fl
     value = response.headers.get("Retry-After", "").strip()
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER_SECS)
-    if value:
-        when = email.utils.parsedate_to_datetime(value) if _looks_like_date(value) else None
-        if when is not None:
-            return max(0.0, min(when.timestamp() - time.time(), MAX_RETRY_AFTER_SECS))
-    return backoff(attempt, base)
-
-
-def _looks_like_date(value: str) -> bool:
     try:
-        return email.utils.parsedate_to_datetime(value) is not None
+        when = email.utils.parsedate_to_datetime(value) if value else None
     except (TypeError, ValueError):
-        return False
+        when = None
+    if when is not None:
+        return max(0.0, min(when.timestamp() - time.time(), MAX_RETRY_AFTER_SECS))
+    return backoff(attempt, base)
 
 
 class ApifyClient:

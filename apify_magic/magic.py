@@ -243,9 +243,9 @@ class ApifyMagic(Magics):
 
         Nothing runs until you press Run; the result is then bound to VARIABLE.
         """
-        import importlib
+        from apify_magic.panel import open_panel
 
-        importlib.import_module("apify_magic.panel").open_panel(self, line)
+        open_panel(self, line)
 
     # -- the steps ---------------------------------------------------------------------
 
@@ -318,14 +318,11 @@ class ApifyMagic(Magics):
             mode = ("widget" if in_kernel(self.shell)
                     else "text" if in_terminal(self.shell) else "none")
         if mode == "widget":
-            import importlib
-
             try:
-                panel_module = importlib.import_module("apify_magic.panel")
-            except ImportError:  # no ipywidgets: text still works
+                from apify_magic.panel import RunPanel
+            except ImportError:  # ipywidgets broken or missing: text still works
                 return TextProgress()
-            panel: Progress = panel_module.RunPanel(request, rerun=self.run_request)
-            return panel
+            return RunPanel(request, rerun=self.run_request)
         return TextProgress() if mode == "text" else NoProgress()
 
     def run_request(self, request: RunRequest, progress: Progress | None = None) -> Any:
@@ -492,11 +489,6 @@ def _prompt_token() -> str | None:
 
 
 def _local_runtime() -> Callable[[], str] | None:
-    import importlib
+    from apify_magic.local.embedded import ensure_started
 
-    try:
-        embedded = importlib.import_module("apify_magic.local.embedded")
-    except ImportError:
-        return None
-    start: Callable[[], str] = embedded.ensure_started
-    return start
+    return ensure_started

@@ -22,7 +22,6 @@ import shlex
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import ipywidgets as widgets
 
@@ -463,15 +462,10 @@ def _option_flags(options: RunOptions) -> list[str]:
 
 def fetch_input_schema(client: ApifyClient, actor_id: str) -> dict[str, Any]:
     """The input schema of the Actor's default build; {} when it has none."""
-    import httpx
-
     from apify_magic.client import check_actor_id
 
-    check_actor_id(actor_id)
-    url = f"{client.target.base_url}/v2/actors/{quote(actor_id, safe='~')}/builds/default"
-    response = httpx.get(url, headers=client.headers(), timeout=30.0)
-    if response.status_code >= 400:
-        raise client.api_error(response, actor_id)
+    response = client.get(("actors", check_actor_id(actor_id), "builds", "default"),
+                          actor_id=actor_id)
     data = response.json().get("data") or {}
     schema = (data.get("actorDefinition") or {}).get("input")
     if not isinstance(schema, Mapping) and isinstance(data.get("inputSchema"), str):

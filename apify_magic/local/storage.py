@@ -78,6 +78,7 @@ class RunFolder:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._lines: ItemLines | None = None  # a finished dataset's lines, once made
         self.storage = root / "storage"
         self.kvs = self.storage / "key_value_stores" / "default"
         self.dataset = self.storage / "datasets" / "default"
@@ -127,6 +128,12 @@ class RunFolder:
             if isinstance(meta, dict) and isinstance(meta.get("key"), str):
                 keys.add(meta["key"])
         return sorted(keys)
+
+    def item_lines(self) -> ItemLines:
+        """The finished dataset as JSON lines, its index read once per folder object."""
+        if self._lines is None:
+            self._lines = ItemLines.of(self)
+        return self._lines
 
     def item_files(self) -> list[Path]:
         try:
@@ -191,7 +198,7 @@ def items_page(folder: RunFolder, query: dict[str, str], finished: bool = False)
     unwind = _names(query.get("unwind"))
     flatten = _names(query.get("flatten"))
     shaping = bool(fields or omit or skip_empty or skip_hidden or unwind or flatten)
-    lines = ItemLines.of(folder) if finished else None
+    lines = folder.item_lines() if finished else None
     if lines is not None and not shaping and fmt in ("json", "jsonl"):
         body, count = lines.render(offset, limit, desc, fmt)
         total = lines.count
