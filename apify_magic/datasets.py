@@ -10,7 +10,6 @@ result comes from orjson and `DataFrame.from_records`.
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +131,9 @@ def _arrow_table(page: bytes) -> Any:
     except ImportError:
         return None
     try:
-        table = pj.read_json(io.BytesIO(page))
+        # A BufferReader hands Arrow slices of the page itself; BytesIO would copy each
+        # block out first. The table does not keep the page: Arrow copies what it keeps.
+        table = pj.read_json(pa.BufferReader(page))
         # Arrow reads ISO dates as timestamps; from_records keeps the strings.
         dated = [f.name for f in table.schema
                  if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
@@ -141,7 +142,7 @@ def _arrow_table(page: bytes) -> Any:
                 explicit_schema=pa.schema([(name, pa.string()) for name in dated]),
                 unexpected_field_behavior="infer")
             order = table.column_names
-            table = pj.read_json(io.BytesIO(page), parse_options=options).select(order)
+            table = pj.read_json(pa.BufferReader(page), parse_options=options).select(order)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None  # not one object per line, or mixed types: the plain path copes
     if any(str(f.type) not in _FLAT for f in table.schema):

@@ -489,6 +489,11 @@ def _prompt_token() -> str | None:
 
 
 def _local_runtime() -> Callable[[], str] | None:
-    from apify_magic.local.embedded import ensure_started
+    def start() -> str:
+        # Imported on first use: a run on the platform or at a given URL never pays for
+        # loading the runtime's server.
+        from apify_magic.local.embedded import ensure_started
 
-    return ensure_started
+        return ensure_started()
+
+    return start

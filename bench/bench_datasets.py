@@ -37,6 +37,9 @@ def rss_kb():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
 url, dataset_id, run_id = sys.argv[1:4]
+# httpx imports its transport (httpcore, and trio or anyio when installed) on first use;
+# import it here, as every other module is, so no method's time includes an import.
+import httpx, httpcore
 {imports}
 base = rss_kb()
 t0 = time.perf_counter()
