@@ -30,7 +30,7 @@ from apify_magic.errors import (
     api_error_class,
 )
 from apify_magic.options import RunOptions
-from apify_magic.target import Target
+from apify_magic.target import Target, is_loopback
 
 SYNC_CEILING_SECS = 300.0  # the endpoint answers 408 after this, whatever `timeout` says
 READ_MARGIN_SECS = 30.0
@@ -108,6 +108,17 @@ def retry_after(response: httpx.Response, attempt: int, base: float = 0.5) -> fl
     return backoff(attempt, base)
 
 
+def _http_client(base_url: str) -> httpx.Client:
+    if not base_url.startswith("http://"):
+        return httpx.Client()
+    if is_loopback(base_url):
+        from apify_magic.transport import LoopbackTransport
+
+        return httpx.Client(transport=LoopbackTransport())
+    # Plain http needs no certificates: loading them costs 60 ms.
+    return httpx.Client(verify=False)
+
+
 class ApifyClient:
     """A small client for the endpoints the magic uses."""
 
@@ -122,9 +133,7 @@ class ApifyClient:
     ) -> None:
         self.target = target
         self.retry_base_secs = retry_base_secs
-        # Plain http (the local runtime) needs no certificates: loading them costs 60 ms.
-        self._http = http_client or httpx.Client(
-            verify=not target.base_url.startswith("http://"))
+        self._http = http_client or _http_client(target.base_url)
         self._owns_http = http_client is None
         self.max_retries = max_retries
         self._sleep = sleep
