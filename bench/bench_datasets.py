@@ -133,7 +133,7 @@ def main() -> None:
         # A round runs the methods back to back, so a ratio within a round cancels the
         # machine's slow and fast spells; the median is over rounds.
         ratios = [b[key] / m[key] for m, b in zip(magic, results[name], strict=True)]
-        return (f"{statistics.median(ratios):.1f}x faster {'first' if key == 'secs' else key} "
+        return (f"{statistics.median(ratios):.2f}x faster {'first' if key == 'secs' else key} "
                 f"({min(ratios):.1f}-{max(ratios):.1f})")
 
     memory = statistics.median(m["peak_mb"] / a["peak_mb"]
