@@ -94,3 +94,24 @@ def test_proxy_settings_do_not_divert_loopback(server: RecordingServer,
         assert client.get(("actor-runs", "r1")).json()["data"]["id"] == "r1"
     finally:
         client.close()
+
+
+def test_httpx_requests_go_through_the_large_reads(server: RecordingServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # LoopbackTransport swaps httpx's pool for one with LargeReads; if httpx ever stops
+    # using that pool, requests would still work, only slowly: this notices.
+    from apify_magic import transport
+
+    asked: list[int] = []
+    read = transport._LargeReadStream.read
+
+    def counting(self: transport._LargeReadStream, max_bytes: int,
+                 timeout: float | None = None) -> bytes:
+        asked.append(max_bytes)
+        return read(self, max_bytes, timeout)
+
+    monkeypatch.setattr(transport._LargeReadStream, "read", counting)
+    server.script = [Reply(200, b"x" * (2 << 20), content_type="application/octet-stream")]
+    with httpx.Client(transport=LoopbackTransport()) as client:
+        assert len(client.get(f"{server.url}/big").content) == 2 << 20
+    assert asked
