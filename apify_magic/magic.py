@@ -488,12 +488,13 @@ def _prompt_token() -> str | None:
         return None
 
 
+def _start_local_runtime() -> str:
+    # Imported on first use: a run on the platform or at a given URL never pays for
+    # loading the runtime's server.
+    from apify_magic.local.embedded import ensure_started
+
+    return ensure_started()
+
+
 def _local_runtime() -> Callable[[], str] | None:
-    def start() -> str:
-        # Imported on first use: a run on the platform or at a given URL never pays for
-        # loading the runtime's server.
-        from apify_magic.local.embedded import ensure_started
-
-        return ensure_started()
-
-    return start
+    return _start_local_runtime

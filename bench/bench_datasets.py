@@ -143,5 +143,6 @@ def main() -> None:
               f"(target >= {target}, median of the rounds' ratios)")
     print(f"  peak memory: {memory:.2f} of (a)'s (target <= 1)")
 
+
 if __name__ == "__main__":
     main()

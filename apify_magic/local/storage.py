@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from apify_magic.local.errors import ApiError, invalid_request
 from apify_magic.local.registry import safe_segment
+from apify_magic.result import parse_json
 
 METADATA = "__metadata__.json"
 _KEY = re.compile(r"^[a-zA-Z0-9!\-_.'()]{1,256}$")
@@ -254,7 +255,7 @@ class ItemLines:
             for path in folder.item_files():
                 raw = path.read_bytes().strip()
                 if b"\n" in raw or not raw:  # pretty-printed (or empty): make it one line
-                    raw = _dumps(_loads(raw) if raw else None)
+                    raw = _dumps(parse_json(raw) if raw else None)
                 out.write(raw + b"\n")
                 offsets.append(offsets[-1] + len(raw) + 1)
         # Both files appear whole or not at all: readers racing the first build are safe.
@@ -289,16 +290,8 @@ class ItemLines:
 
     def items(self, offset: int, limit: int | None, desc: bool) -> list[Any]:
         start, stop = self._window(offset, limit, desc)
-        items = [_loads(line) for line in self._region(start, stop).splitlines()]
+        items = [parse_json(line) for line in self._region(start, stop).splitlines()]
         return items[::-1] if desc else items
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        import orjson
-    except ImportError:
-        return json.loads(raw)
-    return orjson.loads(raw)
 
 
 def _dumps(value: Any) -> bytes:
