@@ -6,7 +6,10 @@
     warm      warm starts: one forking parent per interpreter (warm_parent runs in it)
     storage   run folders in the SDK's layout: records, dataset items, pagination
     webhooks  ad-hoc webhooks delivered on run events
-    app       the HTTP routes and the error envelope; `LocalRuntime` puts it all together
+    params    query parameters, parsed once for every route
+    wire      the platform's wire format over Starlette: token, body limits, envelopes
+    app       the routes, as one table in the spec's paths, and their handlers
+    server    `LocalRuntime`: it all put together, served by uvicorn
     embedded  one lazily started runtime inside this process (what `%%apify_run` uses)
 
 Start it standalone with `python -m apify_magic.local --actors DIR` or `apify-magic-local`.
@@ -14,7 +17,7 @@ Start it standalone with `python -m apify_magic.local --actors DIR` or `apify-ma
 
 from __future__ import annotations
 
-from apify_magic.local.app import LocalRuntime
 from apify_magic.local.errors import ApiError
+from apify_magic.local.server import LocalRuntime
 
 __all__ = ["ApiError", "LocalRuntime"]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from apify_magic.local.app import LocalRuntime
 from apify_magic.local.registry import SHIPPED_ACTORS
+from apify_magic.local.server import LocalRuntime
 
 
 def default_data_dir() -> Path:

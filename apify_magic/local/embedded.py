@@ -19,8 +19,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from apify_magic.local.app import LocalRuntime
 from apify_magic.local.registry import SHIPPED_ACTORS
+from apify_magic.local.server import LocalRuntime
 from apify_magic.local.storage import remove_tree
 
 _lock = threading.Lock()

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from apify_magic.local.errors import ApiError, invalid_request
+from apify_magic.local.params import is_true, names, non_negative
 from apify_magic.local.registry import safe_segment
 from apify_magic.result import parse_json
 
@@ -188,16 +189,16 @@ def items_page(folder: RunFolder, query: dict[str, str], finished: bool = False)
     if fmt not in DATASET_FORMATS:
         raise invalid_request(f"Format {fmt!r} is not supported by the local runtime "
                               f"(use one of {', '.join(DATASET_FORMATS)})")
-    offset = _non_negative(query, "offset", 0)
-    limit = _non_negative(query, "limit", None)
+    offset = non_negative(query, "offset", 0) or 0
+    limit = non_negative(query, "limit", None)
     desc = is_true(query.get("desc"))
     clean = is_true(query.get("clean"))
     skip_empty = clean or is_true(query.get("skipEmpty"))
     skip_hidden = clean or is_true(query.get("skipHidden"))
-    fields = _names(query.get("fields"))
-    omit = set(_names(query.get("omit")))
-    unwind = _names(query.get("unwind"))
-    flatten = _names(query.get("flatten"))
+    fields = names(query.get("fields"))
+    omit = set(names(query.get("omit")))
+    unwind = names(query.get("unwind"))
+    flatten = names(query.get("flatten"))
     shaping = bool(fields or omit or skip_empty or skip_hidden or unwind or flatten)
     lines = folder.item_lines() if finished else None
     if lines is not None and not shaping and fmt in ("json", "jsonl"):
@@ -389,27 +390,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _names(value: str | None) -> list[str]:
-    return [n.strip() for n in (value or "").split(",") if n.strip()]
-
-
-def _non_negative(query: dict[str, str], name: str, default: int | None) -> Any:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        number = int(raw)
-    except ValueError:
-        raise invalid_request(f"Parameter {name} must be a non-negative integer") from None
-    if number < 0:
-        raise invalid_request(f"Parameter {name} must be a non-negative integer")
-    return number
-
-
-def is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes")
 
 
 def remove_tree(path: Path) -> None:
