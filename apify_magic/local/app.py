@@ -9,10 +9,10 @@ else is 404 `page-not-found`. Request handling (token, body limits, threads) is 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import anyio
 from starlette.applications import Starlette
@@ -46,7 +46,7 @@ MAX_WAIT_FOR_FINISH_SECS = 60.0
 LOG_STREAM_POLL_SECS = 0.2
 
 
-def run_options(actor: ActorDef, query: dict[str, str]) -> RunOptions:
+def run_options(actor: ActorDef, query: Mapping[str, str]) -> RunOptions:
     """The run's options from the query, checked like the platform does."""
     build = query.get("build") or "latest"
     if not actor.matches_build(build):
@@ -189,17 +189,23 @@ class Api:
 
     # -- starting runs ---------------------------------------------------------------
 
-    def _start(self, req: Request, actor_id: str) -> Run:
-        actor = self.registry.find(actor_id)
-        options = run_options(actor, req.query)
-        hooks = webhooks.parse(req.query["webhooks"]) if req.query.get("webhooks") else []
-        body = req.body if req.method == "POST" else b""
-        content_type = req.content_type or "application/json"
-        input_body, input_type = inputs.prepare(actor.input_schema, body, content_type)
+    def start(self, actor: ActorDef, query: Mapping[str, str], body: bytes,
+              content_type: str, *, user_agent: str = "", task_id: str | None = None) -> Run:
+        """Start a run as `POST .../runs` does: options from the query, INPUT prepared."""
+        options = run_options(actor, query)
+        hooks = webhooks.parse(query["webhooks"]) if query.get("webhooks") else []
+        input_body, input_type = inputs.prepare(actor.input_schema, body,
+                                                content_type or "application/json")
         return self.runner.start(actor, options, input_body, input_type, webhooks=hooks,
-                                 user_agent=req.user_agent)
+                                 user_agent=user_agent, task_id=task_id)
 
-    def _wait_sync(self, run: Run) -> None:
+    def _start(self, req: Request, actor_id: str) -> Run:
+        body = req.body if req.method == "POST" else b""
+        return self.start(self.registry.find(actor_id), req.query, body, req.content_type,
+                          user_agent=req.user_agent)
+
+    def wait_sync(self, run: Run) -> None:
+        """Wait as run-sync does: 408 past the endpoint's limit, 400 unless it succeeded."""
         if not run.wait(self.sync_wait_secs):
             raise ApiError(408, "run-timeout-exceeded",
                            f"Actor run exceeded the timeout of {self.sync_wait_secs:g} seconds "
@@ -210,23 +216,35 @@ class Api:
                            f"Actor run did not succeed (run ID: {run.id}, status: {run.status})",
                            headers={"X-Apify-Run-Id": run.id})
 
-    def run_sync(self, req: Request, actor_id: str) -> Response:
-        key = storage.check_key(req.query.get("outputRecordKey") or "OUTPUT")
-        run = self._start(req, actor_id)
-        self._wait_sync(run)
+    def sync_output(self, run: Run, query: Mapping[str, str]) -> Response:
+        """run-sync's answer: wait, then the output record as it is stored (201)."""
+        key = storage.check_key(query.get("outputRecordKey") or "OUTPUT")
+        self.wait_sync(run)
         record = run.folder.read_record(key)
         headers = {"X-Apify-Run-Id": run.id}
         if record is None:
             return Response(201, b"", None, headers)
         return Response(201, record.value, record.content_type, headers)
 
-    def run_sync_items(self, req: Request, actor_id: str) -> Response:
-        storage.items_page(_EmptyFolder(), req.query)  # bad parameters: 400 before any run
-        run = self._start(req, actor_id)
-        self._wait_sync(run)
-        page = storage.items_page(run.folder, req.query, finished=run.is_terminal)
+    @staticmethod
+    def check_items_query(query: Mapping[str, str]) -> None:
+        """Bad dataset parameters are a 400 before any run starts."""
+        storage.items_page(_EmptyFolder(), dict(query))
+
+    def sync_items(self, run: Run, query: Mapping[str, str]) -> Response:
+        """run-sync-get-dataset-items' answer: wait, then a page of the default dataset."""
+        self.wait_sync(run)
+        page = storage.items_page(run.folder, dict(query), finished=run.is_terminal)
         return Response(201, page.body, page.content_type,
                         {**page.headers(), "X-Apify-Run-Id": run.id})
+
+    def run_sync(self, req: Request, actor_id: str) -> Response:
+        storage.check_key(req.query.get("outputRecordKey") or "OUTPUT")
+        return self.sync_output(self._start(req, actor_id), req.query)
+
+    def run_sync_items(self, req: Request, actor_id: str) -> Response:
+        self.check_items_query(req.query)
+        return self.sync_items(self._start(req, actor_id), req.query)
 
     def start_run(self, req: Request, actor_id: str) -> Response:
         run = self._start(req, actor_id)
@@ -243,7 +261,7 @@ class Api:
 
     # -- runs ------------------------------------------------------------------------
 
-    def _wait_for_finish(self, run: Run, query: dict[str, str]) -> None:
+    def _wait_for_finish(self, run: Run, query: Mapping[str, str]) -> None:
         wait = params.number(query, "waitForFinish")
         if wait is not None and wait > 0:
             run.wait(min(wait, MAX_WAIT_FOR_FINISH_SECS))
@@ -362,7 +380,20 @@ class _EmptyFolder(storage.RunFolder):
 
 
 # (methods, path as in the spec, handler name, public: answered without a token)
-ROUTES: list[tuple[tuple[str, ...], str, str, bool]] = [
+RouteTable = list[tuple[tuple[str, ...], str, str, bool]]
+
+
+class RouteGroup(Protocol):
+    """A module's share of the API: handlers over the core `Api`, and their table.
+
+    A group's module imports `Api` only for typing, so `app` can list the groups."""
+
+    ROUTES: ClassVar[RouteTable]
+
+    def __init__(self, api: Api) -> None: ...
+
+
+ROUTES: RouteTable = [
     (("GET",), "/v2/actors", "list_actors", False),
     (("GET",), "/v2/actors/{actorId}", "get_actor", False),
     (("GET",), "/v2/actors/{actorId}/builds/default", "get_build", True),
@@ -389,13 +420,15 @@ ROUTES: list[tuple[tuple[str, ...], str, str, bool]] = [
 ]
 
 
+# The other modules' route groups, served after the core table.
+GROUPS: list[type[RouteGroup]] = []
+
+
 def served_operations() -> list[tuple[str, str]]:
     """(method, path) of every operation served, in the spec's form (HEAD with GET)."""
-    out: list[tuple[str, str]] = []
-    for methods, path, _, _ in ROUTES:
-        for method in methods:
-            out.append((method, path))
-    return out
+    tables = [ROUTES, *(group.ROUTES for group in GROUPS)]
+    return [(method, path) for table in tables for methods, path, _, _ in table
+            for method in methods]
 
 
 def _paths(path: str) -> list[str]:
@@ -406,9 +439,12 @@ def _paths(path: str) -> list[str]:
 
 
 def build_app(api: Api) -> Starlette:
-    routes = [Route(p, endpoint(getattr(api, name), api.guard, public=public),
+    handlers: list[tuple[object, RouteTable]] = [(api, ROUTES)]
+    handlers += [(group(api), group.ROUTES) for group in GROUPS]
+    routes = [Route(p, endpoint(getattr(owner, name), api.guard, public=public),
                     methods=list(methods))
-              for methods, path, name, public in ROUTES for p in _paths(path)]
+              for owner, table in handlers for methods, path, name, public in table
+              for p in _paths(path)]
     app = Starlette(routes=routes, exception_handlers={
         HTTPException: _http_error, Exception: _internal_error})
     app.add_middleware(SegmentGuard)

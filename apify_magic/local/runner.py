@@ -118,6 +118,7 @@ class Run:
         self.user_agent = user_agent
         self.webhooks = webhooks or []
         self.act_id = actor.id if actor else ""
+        self.task_id: str | None = None
         self.build_id = actor.build_id if actor else ""
         self.build_number = actor.build_number if actor else None
         self.kvs_id = new_id()
@@ -191,7 +192,7 @@ class Run:
                 "id": self.id,
                 "actId": self.act_id,
                 "userId": USERNAME,
-                "actorTaskId": None,
+                "actorTaskId": self.task_id,
                 "startedAt": iso(self.started_at),
                 "finishedAt": iso(self.finished_at),
                 "status": self.status,
@@ -396,12 +397,13 @@ class Runner:
 
     def start(self, actor: ActorDef, options: RunOptions, input_body: bytes,
               input_type: str, *, webhooks: list[dict[str, Any]] | None = None,
-              origin: str = "API", user_agent: str = "") -> Run:
+              origin: str = "API", user_agent: str = "", task_id: str | None = None) -> Run:
         """Start a run, or raise 402 when its memory would pass the budget."""
         argv, extra_env = actor.command()
         run_id = new_id()
         run = Run(run_id, actor, options, RunFolder(self.runs_dir / run_id), origin=origin,
                   user_agent=user_agent, webhooks=webhooks)
+        run.task_id = task_id
         run.input_body_len = len(input_body)
         with self._lock:
             if self._stopping:
