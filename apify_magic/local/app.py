@@ -9,7 +9,7 @@ else is 404 `page-not-found`. Request handling (token, body limits, threads) is 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -21,16 +21,12 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
-from apify_magic.local import inputs, params, storage, webhooks
-from apify_magic.local.errors import ApiError, invalid_request
-from apify_magic.local.registry import (
-    MAX_MEMORY_MBYTES,
-    MIN_MEMORY_MBYTES,
-    USERNAME,
-    ActorDef,
-    Registry,
-)
-from apify_magic.local.runner import Run, Runner, RunOptions, iso
+from apify_magic.local import inputs, storage, webhooks
+from apify_magic.local.errors import ApiError
+from apify_magic.local.registry import USERNAME, ActorDef, Registry
+from apify_magic.local.run_options import run_options
+from apify_magic.local.runner import Run, Runner, iso
+from apify_magic.local.runs_api import RunsApi, filter_runs, run_list, wait_for_finish
 from apify_magic.local.wire import (
     WORKER_THREADS,
     Guard,
@@ -46,46 +42,6 @@ MAX_WAIT_FOR_FINISH_SECS = 60.0
 LOG_STREAM_POLL_SECS = 0.2
 
 
-def run_options(actor: ActorDef, query: Mapping[str, str]) -> RunOptions:
-    """The run's options from the query, checked like the platform does."""
-    build = query.get("build") or "latest"
-    if not actor.matches_build(build):
-        known = ", ".join(dict.fromkeys(
-            ["latest", actor.build_tag, actor.version, actor.build_number]))
-        raise ApiError(400, "unknown-build-tag",
-                       f'Build with tag or number "{build}" was not found for Actor '
-                       f"{actor.name} (local builds: {known})")
-    timeout = params.number(query, "timeout")
-    if timeout is not None and timeout < 0:
-        raise invalid_request("Parameter timeout must be >= 0 seconds")
-    memory = params.number(query, "memory")
-    memory_mb = actor.default_memory_mbytes if memory is None else int(memory)
-    if (memory is not None and (memory != memory_mb or memory_mb < MIN_MEMORY_MBYTES
-                                or memory_mb > MAX_MEMORY_MBYTES
-                                or memory_mb & (memory_mb - 1))):
-        raise invalid_request(f"Parameter memory must be a power of 2 between "
-                              f"{MIN_MEMORY_MBYTES} and {MAX_MEMORY_MBYTES} MB, got {memory:g}")
-    if not actor.min_memory_mbytes <= memory_mb <= actor.max_memory_mbytes:
-        raise invalid_request(f"Actor {actor.name} needs between {actor.min_memory_mbytes} and "
-                              f"{actor.max_memory_mbytes} MB of memory, got {memory_mb}")
-    max_items = params.number(query, "maxItems")
-    if max_items is not None and max_items <= 0:
-        raise ApiError(400, "max-items-must-be-greater-than-zero",
-                       "Parameter maxItems must be greater than zero")
-    max_charge = params.number(query, "maxTotalChargeUsd")
-    if max_charge is not None and max_charge <= 0:
-        raise ApiError(400, "max-total-charge-usd-must-be-greater-than-zero",
-                       "Parameter maxTotalChargeUsd must be greater than zero")
-    return RunOptions(
-        build=build,
-        timeout_secs=float(actor.default_timeout_secs) if timeout is None else timeout,
-        memory_mbytes=memory_mb,
-        max_items=int(max_items) if max_items is not None else None,
-        max_total_charge_usd=max_charge,
-        restart_on_error=bool(params.flag(query, "restartOnError")),
-    )
-
-
 class Api:
     """The handlers, over a registry and a runner; each returns a `Response` or raises."""
 
@@ -97,6 +53,7 @@ class Api:
         self.token = token
         self.base_url = base_url
         self._guard: Guard | None = None
+        self.runs_api = RunsApi(self)
 
     def guard(self) -> Guard:
         # The thread cap is made on first use: anyio's limiter needs the server's loop.
@@ -248,56 +205,47 @@ class Api:
 
     def start_run(self, req: Request, actor_id: str) -> Response:
         run = self._start(req, actor_id)
-        self._wait_for_finish(run, req.query)
+        wait_for_finish(run, req.query)
         return json_response({"data": run.to_dict()}, 201)
 
     def list_runs(self, req: Request, actor_id: str) -> Response:
-        actor = self.registry.find(actor_id)
-        runs = sorted((r for r in list(self.runner.runs.values()) if r.act_id == actor.id),
-                      key=lambda r: r.started_at, reverse=params.is_true(req.query.get("desc")))
-        items = [r.to_dict() for r in runs]
-        return json_response({"data": {"total": len(items), "count": len(items), "offset": 0,
-                                       "limit": len(items), "desc": False, "items": items}})
+        act_id = self.registry.find(actor_id).id
+        return run_list([r for r in list(self.runner.runs.values()) if r.act_id == act_id],
+                        req.query)
 
-    # -- runs ------------------------------------------------------------------------
+    # -- naming a run ----------------------------------------------------------------
 
-    def _wait_for_finish(self, run: Run, query: Mapping[str, str]) -> None:
-        wait = params.number(query, "waitForFinish")
-        if wait is not None and wait > 0:
-            run.wait(min(wait, MAX_WAIT_FOR_FINISH_SECS))
+    def select_run(self, kind: str, args: tuple[str, ...], query: Mapping[str, str]) -> Run:
+        """The run a path names: by id, an Actor's or task's last (with `status=`)."""
+        if kind == "run":
+            return self.runner.get(args[0])
+        if kind == "actor-run":
+            actor, run = self.registry.find(args[0]), self.runner.get(args[1])
+            if run.act_id != actor.id:
+                raise ApiError(404, "record-not-found", "Actor run was not found")
+            return run
+        if kind == "actor-last":
+            act_id = self.registry.find(args[0]).id
+            runs = [r for r in list(self.runner.runs.values()) if r.act_id == act_id]
+        else:
+            task_id = self.find_task(args[0])
+            runs = [r for r in list(self.runner.runs.values()) if r.task_id == task_id]
+        runs = filter_runs(runs, query)
+        if not runs:
+            raise ApiError(404, "record-not-found", "Actor run was not found")
+        return max(runs, key=lambda r: r.started_at)
 
-    def get_run(self, req: Request, run_id: str) -> Response:
-        run = self.runner.get(run_id)
-        self._wait_for_finish(run, req.query)
-        return json_response({"data": run.to_dict()})
+    def find_task(self, task_id: str) -> str:
+        """A task's id from its id or name; the tasks module replaces this."""
+        raise ApiError(404, "record-not-found", "Actor task was not found")
 
-    def abort_run(self, req: Request, run_id: str) -> Response:
-        run = self.runner.get(run_id)
-        gracefully = bool(params.flag(req.query, "gracefully"))
-        self.runner.abort(run, gracefully)
-        if not gracefully:
-            run.wait(2.0)  # a killed process ends at once: answer with ABORTED
-        return json_response({"data": run.to_dict()})
+    def get_any_log(self, req: Request, build_or_run_id: str) -> Response:
+        """`/v2/logs/{id}`: a run's log by its id (builds have none here)."""
+        return self.runs_api.get_log(req, self.runner.get(build_or_run_id))
 
-    def get_log(self, req: Request, run_id: str) -> Response:
-        run = self.runner.get(run_id)
-        content_type = "text/plain; charset=utf-8"
-        if not params.is_true(req.query.get("stream")) or run.is_terminal:
-            return Response(200, run.folder.log(), content_type)
-
-        async def stream() -> AsyncIterator[bytes]:
-            offset = 0
-            while True:
-                finished = run.done.is_set()
-                data = run.folder.log()[offset:]
-                if data:
-                    yield data
-                    offset += len(data)
-                if finished:
-                    return
-                await anyio.sleep(LOG_STREAM_POLL_SECS)
-
-        return Response(200, b"", content_type, stream=stream)
+    def storage_of(self, run: Run, kind: str) -> str:
+        """The id of a run's default storage of a kind (`dataset`, `kvs`, `queue`)."""
+        return {"dataset": run.dataset_id, "kvs": run.kvs_id, "queue": run.queue_id}[kind]
 
     # -- storages --------------------------------------------------------------------
 
@@ -309,9 +257,6 @@ class Api:
 
     def get_record(self, req: Request, store_id: str, key: str) -> Response:
         return self._record(req, self._store_run(store_id, "kvs"), key)
-
-    def get_run_record(self, req: Request, run_id: str, key: str) -> Response:
-        return self._record(req, self.runner.get(run_id), key)
 
     def _store_run(self, store_id: str, kind: str) -> Run:
         run = self.runner.for_store(store_id)
@@ -328,9 +273,6 @@ class Api:
 
     def get_store(self, req: Request, store_id: str) -> Response:
         return json_response({"data": self.store_dict(self._store_run(store_id, "kvs"))})
-
-    def get_run_store(self, req: Request, run_id: str) -> Response:
-        return json_response({"data": self.store_dict(self.runner.get(run_id))})
 
     def list_keys(self, req: Request, store_id: str) -> Response:
         run = self._store_run(store_id, "kvs")
@@ -356,19 +298,12 @@ class Api:
     def get_dataset(self, req: Request, dataset_id: str) -> Response:
         return json_response({"data": self.dataset_dict(self._store_run(dataset_id, "dataset"))})
 
-    def get_run_dataset(self, req: Request, run_id: str) -> Response:
-        return json_response({"data": self.dataset_dict(self.runner.get(run_id))})
-
     def _items(self, run: Run, req: Request) -> Response:
         page = storage.items_page(run.folder, req.query, finished=run.is_terminal)
         return Response(200, page.body, page.content_type, page.headers())
 
     def get_items(self, req: Request, dataset_id: str) -> Response:
         return self._items(self._store_run(dataset_id, "dataset"), req)
-
-    def get_run_items(self, req: Request, run_id: str) -> Response:
-        return self._items(self.runner.get(run_id), req)
-
 
 
 
@@ -403,15 +338,7 @@ ROUTES: RouteTable = [
     (("POST",), "/v2/actors/{actorId}/runs", "start_run", False),
     (("GET",), "/v2/actors/{actorId}/runs", "list_runs", False),
     (("GET",), "/v2/actor-builds/{buildId}", "get_build_by_id", True),
-    (("GET",), "/v2/actor-runs/{runId}", "get_run", False),
-    (("POST",), "/v2/actor-runs/{runId}/abort", "abort_run", False),
-    (("GET",), "/v2/actor-runs/{runId}/log", "get_log", False),
-    (("GET",), "/v2/logs/{buildOrRunId}", "get_log", False),
-    (("GET",), "/v2/actor-runs/{runId}/key-value-store", "get_run_store", False),
-    (("GET",), "/v2/actor-runs/{runId}/key-value-store/records/{recordKey}",
-     "get_run_record", False),
-    (("GET",), "/v2/actor-runs/{runId}/dataset", "get_run_dataset", False),
-    (("GET",), "/v2/actor-runs/{runId}/dataset/items", "get_run_items", False),
+    (("GET",), "/v2/logs/{buildOrRunId}", "get_any_log", False),
     (("GET",), "/v2/key-value-stores/{storeId}", "get_store", False),
     (("GET",), "/v2/key-value-stores/{storeId}/keys", "list_keys", False),
     (("GET",), "/v2/key-value-stores/{storeId}/records/{recordKey}", "get_record", False),
@@ -423,12 +350,79 @@ ROUTES: RouteTable = [
 # The other modules' route groups, served after the core table.
 GROUPS: list[type[RouteGroup]] = []
 
+# Each way the spec names a run: (path, kind for `Api.select_run`), the last before an id.
+RUN_PATHS = [
+    ("/v2/actor-runs/{runId}", "run"),
+    ("/v2/actors/{actorId}/runs/last", "actor-last"),
+    ("/v2/actor-tasks/{actorTaskId}/runs/last", "task-last"),
+    ("/v2/actors/{actorId}/runs/{runId}", "actor-run"),
+]
+# A run's default storages: (the storage's own path, its place under a run, its kind).
+STORAGE_MOUNTS = [
+    ("/v2/datasets/{datasetId}", "/dataset", "dataset"),
+    ("/v2/key-value-stores/{storeId}", "/key-value-store", "kvs"),
+    ("/v2/request-queues/{queueId}", "/request-queue", "queue"),
+]
+_STORAGE_UNDER = frozenset({"run", "actor-last", "task-last"})
+
+Served = tuple[tuple[str, ...], str, Callable[..., Response], bool]
+
+
+def _tables(api: Api | None) -> list[tuple[object | None, RouteTable]]:
+    tables: list[tuple[object | None, RouteTable]] = [(api, ROUTES), (None, RunsApi.ROUTES)]
+    if api is not None:
+        tables[1] = (api.runs_api, RunsApi.ROUTES)
+    for group in GROUPS:
+        tables.append((group(api) if api is not None else None, group.ROUTES))
+    return tables
+
+
+def _served(api: Api | None) -> list[Served]:
+    """Every route: the tables as written, then run actions and run storages per run path."""
+    def handler(owner: object | None, name: str) -> Callable[..., Response]:
+        return getattr(owner, name) if owner is not None else _unbound
+
+    out: list[Served] = []
+    plain = [(methods, path, handler(owner, name), public)
+             for owner, table in _tables(api) for methods, path, name, public in table]
+    for run_path, kind in RUN_PATHS:
+        arity = run_path.count("{")
+        for methods, suffix, name, kinds in RunsApi.RUN_ACTIONS:
+            if kind in kinds:
+                action = handler(api.runs_api if api else None, name)
+                out.append((methods, run_path + suffix,
+                            _on_run(api, kind, arity, action, None), False))
+        if kind not in _STORAGE_UNDER:
+            continue
+        for methods, path, action, public in plain:
+            for own, mount, storage_kind in STORAGE_MOUNTS:
+                if path == own or path.startswith(own + "/"):
+                    out.append((methods, run_path + mount + path[len(own):],
+                                _on_run(api, kind, arity, action, storage_kind), public))
+    return plain + out
+
+
+def _unbound(*args: object) -> Response:
+    raise AssertionError("a route listed without a runtime")
+
+
+def _on_run(api: Api | None, kind: str, arity: int, action: Callable[..., Response],
+            storage_kind: str | None) -> Callable[..., Response]:
+    """A handler of a run (or of its default storage) under one way of naming the run."""
+    def handle(req: Request, *args: str) -> Response:
+        assert api is not None
+        run = api.select_run(kind, args[:arity], req.query)
+        if storage_kind is None:
+            return action(req, run, *args[arity:])
+        return action(req, api.storage_of(run, storage_kind), *args[arity:])
+
+    handle.__name__ = getattr(action, "__name__", "handle")
+    return handle
+
 
 def served_operations() -> list[tuple[str, str]]:
     """(method, path) of every operation served, in the spec's form (HEAD with GET)."""
-    tables = [ROUTES, *(group.ROUTES for group in GROUPS)]
-    return [(method, path) for table in tables for methods, path, _, _ in table
-            for method in methods]
+    return [(method, path) for methods, path, _, _ in _served(None) for method in methods]
 
 
 def _paths(path: str) -> list[str]:
@@ -439,12 +433,8 @@ def _paths(path: str) -> list[str]:
 
 
 def build_app(api: Api) -> Starlette:
-    handlers: list[tuple[object, RouteTable]] = [(api, ROUTES)]
-    handlers += [(group(api), group.ROUTES) for group in GROUPS]
-    routes = [Route(p, endpoint(getattr(owner, name), api.guard, public=public),
-                    methods=list(methods))
-              for owner, table in handlers for methods, path, name, public in table
-              for p in _paths(path)]
+    routes = [Route(p, endpoint(action, api.guard, public=public), methods=list(methods))
+              for methods, path, action, public in _served(api) for p in _paths(path)]
     app = Starlette(routes=routes, exception_handlers={
         HTTPException: _http_error, Exception: _internal_error})
     app.add_middleware(SegmentGuard)

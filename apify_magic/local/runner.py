@@ -26,6 +26,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -41,6 +42,9 @@ from apify_magic.local.warm import WarmPool
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 MAX_RESTARTS = 3
+MAX_METAMORPHS = 10  # the platform's limit per run
+# One compute unit is 1 GB of memory for one hour; the price of the platform's paid plans.
+COMPUTE_UNIT_USD = 0.3
 MONITOR_INTERVAL_SECS = 0.2
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -131,6 +135,14 @@ class Run:
         self.status_message_terminal = False
         self.exit_code: int | None = None
         self.restart_count = 0
+        self.reboot_count = 0
+        self.resurrect_count = 0
+        self.input_key = "INPUT"
+        self.metamorphs: list[dict[str, Any]] = []
+        self.charged_events: dict[str, int] = {}
+        self.charge_keys: set[str] = set()
+        self.general_access = "FOLLOW_USER_SETTING"
+        self.web_server_port = _free_port()
         self.input_body_len = 0
         self.mem_max_bytes = 0
         self.mem_current_bytes = 0
@@ -138,7 +150,8 @@ class Run:
         self.done = threading.Event()
         self.proc: ActorProcess | None = None
         self.start_mode: str | None = None  # warm | cold
-        self.kill_reason: str | None = None  # timeout | abort | memory | stop
+        # timeout | abort | memory | stop end the run; reboot | metamorph start it again
+        self.kill_reason: str | None = None
         self.kill_at: float | None = None
         self.deadline: float | None = (
             time.monotonic() + options.timeout_secs if options.timeout_secs > 0 else None)
@@ -188,6 +201,8 @@ class Run:
                 self.refresh_status_message()
             end = self.finished_at or datetime.now(timezone.utc)
             duration = max(0.0, (end - self.started_at).total_seconds())
+            memory_gb = self.options.memory_mbytes / 1024
+            compute_units = memory_gb * duration / 3600
             return {
                 "id": self.id,
                 "actId": self.act_id,
@@ -202,23 +217,36 @@ class Run:
                          "startMode": self.start_mode},
                 "stats": {
                     "inputBodyLen": self.input_body_len,
+                    "migrationCount": 0,
+                    "rebootCount": self.reboot_count,
                     "restartCount": self.restart_count,
-                    "resurrectCount": 0,
+                    "resurrectCount": self.resurrect_count,
                     "memMaxBytes": self.mem_max_bytes,
                     "memCurrentBytes": self.mem_current_bytes if not self.is_terminal else 0,
                     "durationMillis": int(duration * 1000),
                     "runTimeSecs": round(duration, 3),
-                    "computeUnits": 0,
+                    "computeUnits": round(compute_units, 6),
                 },
                 "options": self.options.to_dict(),
                 "buildId": self.build_id,
                 "exitCode": self.exit_code,
+                "generalAccess": self.general_access,
                 "defaultKeyValueStoreId": self.kvs_id,
                 "defaultDatasetId": self.dataset_id,
                 "defaultRequestQueueId": self.queue_id,
+                "storageIds": {"datasets": {"default": self.dataset_id},
+                               "keyValueStores": {"default": self.kvs_id},
+                               "requestQueues": {"default": self.queue_id}},
                 "buildNumber": self.build_number,
-                "containerUrl": None,
-                "usageTotalUsd": 0.0,
+                # An Actor's web server listens on ACTOR_WEB_SERVER_PORT, reachable here.
+                "containerUrl": f"http://127.0.0.1:{self.web_server_port}",
+                "isContainerServerReady": False,
+                "chargedEventCounts": dict(self.charged_events),
+                "metamorphs": list(self.metamorphs),
+                "usage": {"ACTOR_COMPUTE_UNITS": round(compute_units, 6)},
+                "usageUsd": {"ACTOR_COMPUTE_UNITS": round(compute_units
+                                                          * COMPUTE_UNIT_USD, 6)},
+                "usageTotalUsd": round(compute_units * COMPUTE_UNIT_USD, 6),
             }
 
     @classmethod
@@ -259,7 +287,9 @@ def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, 
         "ACTOR_DEFAULT_DATASET_ID": run.dataset_id,
         "ACTOR_DEFAULT_KEY_VALUE_STORE_ID": run.kvs_id,
         "ACTOR_DEFAULT_REQUEST_QUEUE_ID": run.queue_id,
-        "ACTOR_INPUT_KEY": "INPUT",
+        "ACTOR_INPUT_KEY": run.input_key,
+        "ACTOR_WEB_SERVER_PORT": str(run.web_server_port),
+        "ACTOR_WEB_SERVER_URL": f"http://127.0.0.1:{run.web_server_port}",
         "ACTOR_MEMORY_MBYTES": str(options.memory_mbytes),
         "ACTOR_RESTART_ON_ERROR": "1" if options.restart_on_error else "0",
         "ACTOR_STARTED_AT": iso(run.started_at) or "",
@@ -279,6 +309,12 @@ def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, 
     env.update(actor.environment)
     env.update(extra)
     return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _proc_stats() -> Iterator[tuple[int, list[bytes]]]:
@@ -399,30 +435,21 @@ class Runner:
               input_type: str, *, webhooks: list[dict[str, Any]] | None = None,
               origin: str = "API", user_agent: str = "", task_id: str | None = None) -> Run:
         """Start a run, or raise 402 when its memory would pass the budget."""
-        argv, extra_env = actor.command()
+        actor.command()  # an Actor that cannot start is refused before anything is made
         run_id = new_id()
         run = Run(run_id, actor, options, RunFolder(self.runs_dir / run_id), origin=origin,
                   user_agent=user_agent, webhooks=webhooks)
         run.task_id = task_id
         run.input_body_len = len(input_body)
         with self._lock:
-            if self._stopping:
-                raise ApiError(503, "runtime-stopping", "The local runtime is stopping")
-            used = sum(r.options.memory_mbytes for r in self._active.values())
-            if used + options.memory_mbytes > self.memory_budget_mbytes:
-                raise ApiError(
-                    402, "actor-memory-limit-exceeded",
-                    "By launching this job you will exceed the memory limit of "
-                    f"{self.memory_budget_mbytes}MB for all your Actor runs and builds "
-                    f"(currently used: {used}MB, requested: {options.memory_mbytes}MB)")
-            self._active[run.id] = run
+            self._admit(run)
             self._register(run)
         try:
             run.folder.create()
             run.folder.write_record("INPUT", input_body, input_type)
             run.folder.save_run(run.to_dict())
             with run.lock:
-                self._spawn(run, argv, extra_env)
+                self._spawn(run)
         except OSError as err:
             with run.lock:
                 run.status_message = f"The Actor could not be started: {err}"
@@ -430,17 +457,118 @@ class Runner:
             self._finish(run)
             return run
         self._emit(run, "ACTOR.RUN.CREATED")
-        waiter = threading.Thread(target=self._wait_loop, args=(run, argv, extra_env),
+        self._follow(run)
+        return run
+
+    def _follow(self, run: Run) -> None:
+        """One thread that waits for the run's process and ends (or restarts) the run."""
+        waiter = threading.Thread(target=self._wait_loop, args=(run,),
                                   name=f"apify-local-run-{run.id}", daemon=True)
         with self._lock:
             self._waiters = [w for w in self._waiters if w.is_alive()]
             self._waiters.append(waiter)
         waiter.start()
         self._wake.set()
-        return run
 
-    def _spawn(self, run: Run, argv: list[str], extra_env: dict[str, str]) -> None:
+    def _admit(self, run: Run) -> None:
+        """Count the run against the memory budget (402 beyond it); under `_lock`."""
+        if self._stopping:
+            raise ApiError(503, "runtime-stopping", "The local runtime is stopping")
+        used = self.memory_in_use_mbytes()
+        if used + run.options.memory_mbytes > self.memory_budget_mbytes:
+            raise ApiError(
+                402, "actor-memory-limit-exceeded",
+                "By launching this job you will exceed the memory limit of "
+                f"{self.memory_budget_mbytes}MB for all your Actor runs and builds "
+                f"(currently used: {used}MB, requested: {run.options.memory_mbytes}MB)")
+        self._active[run.id] = run
+
+    def memory_in_use_mbytes(self) -> int:
+        return sum(r.options.memory_mbytes for r in self._active.values())
+
+    # -- changing a run --------------------------------------------------------------
+
+    def reboot(self, run: Run) -> None:
+        """Restart a running run's process on the same storages (400 unless running)."""
+        with run.lock:
+            self._require_running(run, "rebooted")
+            run.reboot_count += 1
+            run.kill_reason = "reboot"
+            _signal_group(self._pid(run), signal.SIGKILL)
+
+    def metamorph(self, run: Run, target: ActorDef, input_body: bytes, input_type: str,
+                  build_id: str) -> None:
+        """Replace the run's process with `target`'s, on the same storages, with a new INPUT
+        record `INPUT-METAMORPH-<n>` that the new process is told of (`ACTOR_INPUT_KEY`)."""
+        target.command()
+        with run.lock:
+            self._require_running(run, "metamorphed")
+            if len(run.metamorphs) >= MAX_METAMORPHS:
+                raise ApiError(400, "invalid-request",
+                               f"A run can be metamorphed at most {MAX_METAMORPHS} times")
+            key = f"INPUT-METAMORPH-{len(run.metamorphs) + 1}"
+            run.folder.write_record(key, input_body, input_type)
+            run.metamorphs.append({"createdAt": iso(datetime.now(timezone.utc)),
+                                   "actorId": target.id, "buildId": build_id,
+                                   "inputKey": key})
+            run.actor, run.input_key = target, key
+            run.kill_reason = "metamorph"
+            _signal_group(self._pid(run), signal.SIGKILL)
+
+    def resurrect(self, run: Run, actor: ActorDef, options: RunOptions) -> None:
+        """Start a finished run again on its storages with new options (400 if running)."""
+        with run.lock:
+            if not run.is_terminal:
+                raise ApiError(400, "invalid-request",
+                               f"The run {run.id} is {run.status}: only a finished run can be "
+                               "resurrected")
+            with self._lock:
+                run.options = options
+                self._admit(run)
+            run.actor, run._saved = actor, None
+            run.resurrect_count += 1
+            run.status, run.finished_at, run.exit_code = "READY", None, None
+            run.status_message, run.status_message_terminal = None, False
+            run.kill_reason = run.kill_at = None
+            run.deadline = (time.monotonic() + options.timeout_secs
+                            if options.timeout_secs > 0 else None)
+            run.done.clear()
+            try:
+                self._spawn(run)
+            except (OSError, ApiError):
+                with self._lock:
+                    self._active.pop(run.id, None)
+                run.status = "FAILED"
+                run.done.set()
+                raise
+        self._follow(run)
+
+    def delete(self, run: Run) -> None:
+        """Forget a finished run and delete its folder (400 while it runs)."""
+        if not run.is_terminal:
+            raise ApiError(400, "invalid-request",
+                           f"The run {run.id} is {run.status}: abort it before deleting it")
+        with self._lock:
+            self.runs.pop(run.id, None)
+            for store in (run.kvs_id, run.dataset_id, run.queue_id):
+                self.by_store.pop(store, None)
+        remove_tree(run.folder.root)
+
+    @staticmethod
+    def _require_running(run: Run, what: str) -> None:
+        if run.status != "RUNNING" or run.proc is None or run.kill_reason is not None:
+            raise ApiError(400, "invalid-request",
+                           f"The run {run.id} is {run.status}: only a running run can be "
+                           f"{what}")
+
+    @staticmethod
+    def _pid(run: Run) -> int:
+        assert run.proc is not None
+        return run.proc.pid
+
+    def _spawn(self, run: Run) -> None:
         assert run.actor is not None
+        argv, extra_env = run.actor.command()
         env = _environment(run, run.actor, extra_env)
         warm = None
         if self.warm is not None:
@@ -459,7 +587,7 @@ class Runner:
 
     # -- ending ----------------------------------------------------------------------
 
-    def _wait_loop(self, run: Run, argv: list[str], extra_env: dict[str, str]) -> None:
+    def _wait_loop(self, run: Run) -> None:
         while True:
             proc = run.proc
             assert proc is not None
@@ -470,6 +598,15 @@ class Runner:
                     self._sessions.discard(proc.pid)
             with run.lock:
                 run.exit_code = code if code >= 0 else 128 - code
+                if run.kill_reason in ("reboot", "metamorph") and not self._stopping:
+                    # The same run goes on in a new process (a metamorph: of another Actor).
+                    run.kill_reason = None
+                    try:
+                        self._spawn(run)
+                        continue
+                    except (OSError, ApiError) as err:
+                        run.status_message = f"The Actor could not be started again: {err}"
+                        run.kill_reason = None
                 status = self._outcome(run, code)
                 if (status == "FAILED" and run.options.restart_on_error
                         and run.restart_count < MAX_RESTARTS and not self._stopping):
@@ -480,9 +617,9 @@ class Runner:
                                   f"{run.exit_code}); restart {run.restart_count} of "
                                   f"{MAX_RESTARTS}\n".encode())
                     try:
-                        self._spawn(run, argv, extra_env)
+                        self._spawn(run)
                         continue
-                    except OSError as err:
+                    except (OSError, ApiError) as err:
                         run.status_message = f"The Actor could not be restarted: {err}"
                 run.status = status
             self._finish(run)

@@ -16,7 +16,9 @@ dataset = root / "datasets" / "default"
 
 
 def read_input() -> dict[str, Any]:
-    for name in ("INPUT", "INPUT.json"):
+    # A metamorphed run's INPUT is another record, named by ACTOR_INPUT_KEY.
+    key = os.environ.get("ACTOR_INPUT_KEY") or "INPUT"
+    for name in (key, f"{key}.json"):
         path = store / name
         if path.is_file():
             value = json.loads(path.read_bytes() or b"{}")
