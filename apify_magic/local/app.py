@@ -21,7 +21,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
-from apify_magic.local import inputs, storage, webhooks
+from apify_magic.local import inputs, params, storage, webhooks
 from apify_magic.local.errors import ApiError
 from apify_magic.local.registry import USERNAME, ActorDef, Registry
 from apify_magic.local.run_options import run_options
@@ -33,9 +33,11 @@ from apify_magic.local.wire import (
     Request,
     Response,
     SegmentGuard,
+    data_response,
     endpoint,
     error_response,
     json_response,
+    paginated,
 )
 
 MAX_WAIT_FOR_FINISH_SECS = 60.0
@@ -58,7 +60,8 @@ class Api:
     def guard(self) -> Guard:
         # The thread cap is made on first use: anyio's limiter needs the server's loop.
         if self._guard is None:
-            self._guard = Guard(self.token, anyio.CapacityLimiter(WORKER_THREADS))
+            self._guard = Guard(self.token, anyio.CapacityLimiter(WORKER_THREADS),
+                                self.runner.accepts_run_token)
         return self._guard
 
     # -- Actors and builds -----------------------------------------------------------
@@ -81,7 +84,7 @@ class Api:
                 "versionNumber": actor.version,
                 "sourceType": "SOURCE_FILES",
                 "buildTag": actor.build_tag,
-                "envVars": [{"name": k, "value": v} for k, v in actor.environment.items()],
+                "envVars": env_vars(actor.environment),
             }],
             "defaultRunOptions": {
                 "build": actor.build_tag,
@@ -95,10 +98,11 @@ class Api:
         }
 
     def list_actors(self, req: Request) -> Response:
-        actors = [self.actor_dict(a) for a in self.registry.actors()]
-        return json_response({"data": {"total": len(actors), "count": len(actors),
-                                       "offset": 0, "limit": len(actors), "desc": False,
-                                       "items": actors}})
+        offset, limit, desc = params.page(req.query)
+        actors = sorted(self.registry.actors(), key=lambda a: (a.modified_at, a.name),
+                        reverse=desc)
+        page = [_actor_short(self.actor_dict(a)) for a in actors[offset:offset + limit]]
+        return data_response(paginated(page, offset, limit, desc, total=len(actors)))
 
     def get_actor(self, req: Request, actor_id: str) -> Response:
         return json_response({"data": self.actor_dict(self.registry.find(actor_id))})
@@ -121,7 +125,6 @@ class Api:
             "buildTag": actor.build_tag,
             "title": actor.title,
             "description": actor.description,
-            "environmentVariables": actor.environment,
             "defaultMemoryMbytes": actor.default_memory_mbytes,
             "minMemoryMbytes": actor.min_memory_mbytes,
             "maxMemoryMbytes": actor.max_memory_mbytes,
@@ -305,6 +308,17 @@ class Api:
     def get_items(self, req: Request, dataset_id: str) -> Response:
         return self._items(self._store_run(dataset_id, "dataset"), req)
 
+
+
+def env_vars(environment: dict[str, str]) -> list[dict[str, Any]]:
+    """An Actor version's envVars: a value that names a secret (`@name`) is not shown."""
+    return [{"name": k, "isSecret": True} if v.startswith("@")
+            else {"name": k, "value": v, "isSecret": False} for k, v in environment.items()]
+
+
+def _actor_short(actor: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "createdAt", "modifiedAt", "name", "username", "title", "stats")
+    return {k: actor[k] for k in keys}
 
 
 class _EmptyFolder(storage.RunFolder):

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hmac
 import json
 import math
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -50,10 +52,11 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _STATUS = re.compile(r"\[(Terminal status message|Status message)\]:\s?(.*)")
-# Variables of the kernel's own Apify setup must not leak into a local run: with
-# APIFY_IS_AT_HOME the SDK would talk to the platform instead of the run's folder.
+# Variables of the kernel's own Apify setup never reach a local run: not the user's
+# APIFY_TOKEN (a folder cloned to try offline must not get the key to the account), not
+# APIFY_IS_AT_HOME or API URLs that would send the SDK to the platform. A run gets a
+# token of the runtime's own instead, as the platform gives runs theirs.
 _INHERITED_PREFIXES_DROPPED = ("ACTOR_", "APIFY_", "CRAWLEE_")
-_INHERITED_KEPT = {"APIFY_TOKEN"}
 
 
 class ActorProcess(Protocol):
@@ -143,6 +146,8 @@ class Run:
         self.charge_keys: set[str] = set()
         self.general_access = "FOLLOW_USER_SETTING"
         self.web_server_port = _free_port()
+        # The run's own API token: accepted while the run is not finished.
+        self.token = f"apify_run_{secrets.token_urlsafe(24)}"
         self.input_body_len = 0
         self.mem_max_bytes = 0
         self.mem_current_bytes = 0
@@ -275,7 +280,7 @@ class Run:
 
 def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k in _INHERITED_KEPT or not k.startswith(_INHERITED_PREFIXES_DROPPED)}
+           if not k.startswith(_INHERITED_PREFIXES_DROPPED)}
     storage = str(run.folder.storage)
     options = run.options
     env.update({
@@ -295,6 +300,7 @@ def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, 
         "ACTOR_STARTED_AT": iso(run.started_at) or "",
         "ACTOR_FULL_NAME": f"{USERNAME}/{actor.name}",
         "APIFY_USER_ID": USERNAME,
+        "APIFY_TOKEN": run.token,
         "APIFY_LOCAL_STORAGE_DIR": storage,
         "CRAWLEE_STORAGE_DIR": storage,
         "PYTHONUNBUFFERED": "1",
@@ -407,6 +413,12 @@ class Runner:
         if run is None:
             raise ApiError(404, "record-not-found", "Actor run was not found")
         return run
+
+    def accepts_run_token(self, token: str) -> bool:
+        """Whether `token` is the token of a run that has not finished."""
+        with self._lock:
+            active = list(self._active.values())
+        return any(hmac.compare_digest(token.encode(), run.token.encode()) for run in active)
 
     def for_store(self, store_id: str) -> Run:
         run = self.by_store.get(store_id)

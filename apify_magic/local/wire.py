@@ -84,10 +84,12 @@ Handler = Callable[..., Response]
 
 @dataclasses.dataclass(frozen=True)
 class Guard:
-    """What every endpoint shares: the token to require (None: any) and the thread cap."""
+    """What every endpoint shares: the token to require (None: any), the other tokens
+    accepted (the runs' own), and the thread cap."""
 
     token: str | None
     limiter: anyio.CapacityLimiter | None = None
+    also_accepted: Callable[[str], bool] = dataclasses.field(default=lambda token: False)
 
 
 class SegmentGuard:
@@ -113,15 +115,16 @@ class SegmentGuard:
         await self.app(scope, receive, send)
 
 
-def check_token(token: str | None, authorization: str | None, query: dict[str, str]) -> None:
-    if token is None:
+def check_token(guard: Guard, authorization: str | None, query: dict[str, str]) -> None:
+    if guard.token is None:
         return
     given = query.get("token")
     if authorization and authorization.lower().startswith("bearer "):
         given = authorization[7:].strip()
     if not given:
         raise ApiError(401, "token-not-provided", "Authentication token was not provided")
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    if not (hmac.compare_digest(given.encode(), guard.token.encode())
+            or guard.also_accepted(given)):
         raise ApiError(401, "invalid-token", "Authentication token is not valid")
 
 
@@ -142,7 +145,7 @@ async def _serve(request: StarletteRequest, handler: Handler, guard: Guard, publ
     query = dict(request.query_params)
     args = [safe_segment(v, "Path segment") for v in request.path_params.values()]
     if not public:
-        check_token(guard.token, request.headers.get("authorization"), query)
+        check_token(guard, request.headers.get("authorization"), query)
     body = b""
     if request.method in ("POST", "PUT", "PATCH"):
         with anyio.fail_after(BODY_TIMEOUT_SECS):
