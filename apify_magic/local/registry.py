@@ -78,6 +78,7 @@ class ActorDef:
     build_tag: str
     environment: dict[str, str]
     input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None
     default_memory_mbytes: int
     min_memory_mbytes: int
     max_memory_mbytes: int
@@ -169,6 +170,7 @@ def load_actor(folder: Path) -> ActorDef:
         build_tag=str(spec.get("buildTag") or "latest"),
         environment={str(k): str(v) for k, v in dict(environment).items()},
         input_schema=_input_schema(folder, spec),
+        output_schema=_schema_file(folder, spec.get("output")),
         default_memory_mbytes=_int(spec.get("defaultMemoryMbytes"), DEFAULT_MEMORY_MBYTES),
         min_memory_mbytes=_int(spec.get("minMemoryMbytes"), MIN_MEMORY_MBYTES),
         max_memory_mbytes=_int(spec.get("maxMemoryMbytes"), MAX_MEMORY_MBYTES),
@@ -192,10 +194,25 @@ def _input_schema(folder: Path, spec: dict[str, Any]) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) else None
 
 
+def _schema_file(folder: Path, value: Any) -> dict[str, Any] | None:
+    """A schema given in actor.json itself, or as a path relative to `.actor/`."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        return None
+    path = folder / ".actor" / value
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return schema if isinstance(schema, dict) else None
+
+
 def _stamp(folder: Path) -> tuple[float, ...]:
     actor = folder / ".actor"
     stamps = []
-    for path in (actor / "actor.json", actor / "input_schema.json", actor / "INPUT_SCHEMA.json"):
+    for path in (actor / "actor.json", actor / "input_schema.json", actor / "INPUT_SCHEMA.json",
+                 actor / "output_schema.json"):
         try:
             stamps.append(path.stat().st_mtime)
         except OSError:

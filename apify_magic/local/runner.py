@@ -37,6 +37,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from apify_magic.local import outputs
 from apify_magic.local.errors import ApiError
 from apify_magic.local.registry import USERNAME, ActorDef, new_id
 from apify_magic.local.storage import RunFolder, remove_tree
@@ -146,6 +147,7 @@ class Run:
         self.charge_keys: set[str] = set()
         self.general_access = "FOLLOW_USER_SETTING"
         self.web_server_port = _free_port()
+        self.api_url = ""  # the runtime's URL, for the output object's links
         # The run's own API token: accepted while the run is not finished.
         self.token = f"apify_run_{secrets.token_urlsafe(24)}"
         self.input_body_len = 0
@@ -208,7 +210,7 @@ class Run:
             duration = max(0.0, (end - self.started_at).total_seconds())
             memory_gb = self.options.memory_mbytes / 1024
             compute_units = memory_gb * duration / 3600
-            return {
+            data: dict[str, Any] = {
                 "id": self.id,
                 "actId": self.act_id,
                 "userId": USERNAME,
@@ -253,6 +255,9 @@ class Run:
                                                           * COMPUTE_UNIT_USD, 6)},
                 "usageTotalUsd": round(compute_units * COMPUTE_UNIT_USD, 6),
             }
+            if self.actor is not None and self.actor.output_schema is not None:
+                data["output"] = outputs.resolve(self.actor.output_schema, data, self.api_url)
+            return data
 
     @classmethod
     def from_saved(cls, data: dict[str, Any], folder: RunFolder) -> Run:
@@ -400,6 +405,7 @@ class Runner:
         self._stopping = False
         self._waiters: list[threading.Thread] = []
         self.warm = WarmPool() if warm_starts else None
+        self.api_url = ""  # set by the runtime once it knows its address
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._load_saved()
         self._monitor = threading.Thread(target=self._monitor_loop, name="apify-local-monitor",
@@ -452,6 +458,7 @@ class Runner:
         run = Run(run_id, actor, options, RunFolder(self.runs_dir / run_id), origin=origin,
                   user_agent=user_agent, webhooks=webhooks)
         run.task_id = task_id
+        run.api_url = self.api_url
         run.input_body_len = len(input_body)
         with self._lock:
             self._admit(run)

@@ -67,6 +67,7 @@ class LocalRuntime:
         bound_host, bound_port = self._socket.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}"
+        self.runner.api_url = self.url
         self._server = uvicorn.Server(uvicorn.Config(
             build_app(self.api), lifespan="off", http="h11", ws="none",
             log_level="info" if verbose else "warning", access_log=verbose,
