@@ -10,6 +10,12 @@
    processes left over (target 0).
 
 The runtime runs in this process, as it does embedded in a notebook kernel.
+
+    python bench/bench_local.py --against DIR
+
+4. run-sync of `hello` against this runtime and, interleaved in the same run, against the
+   runtime of another checkout DIR (e.g. `git worktree add /tmp/base <commit>`) started
+   as its own process: the ratio tells whether a change made run-sync slower.
 """
 
 from __future__ import annotations
@@ -131,12 +137,48 @@ def bench_load(runtime: LocalRuntime, total: int, concurrency: int) -> None:
         print("  error:", error)
 
 
+def _runtime_process(checkout: Path, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    shipped = checkout / "apify_magic" / "local" / "actors"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apify_magic.local", "--actors", str(shipped), "--no-examples",
+         "--data-dir", str(data_dir)], cwd=checkout, env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def bench_against(checkout: Path, tmp: Path, runs: int) -> None:
+    """Interleaved run-syncs against this checkout's runtime and another's, each in its own
+    process, as `python -m apify_magic.local` runs them."""
+    here = Path(__file__).resolve().parent.parent
+    procs = [_runtime_process(here, tmp / "here"), _runtime_process(checkout, tmp / "there")]
+    try:
+        with httpx.Client(base_url=procs[0][1], timeout=120) as mine, \
+                httpx.Client(base_url=procs[1][1], timeout=120) as theirs:
+            for _ in range(3):
+                timed_run_sync(mine, "hello", HELLO_INPUT)
+                timed_run_sync(theirs, "hello", HELLO_INPUT)
+            a_times, b_times = [], []
+            for _ in range(runs):
+                a_times.append(timed_run_sync(mine, "hello", HELLO_INPUT))
+                b_times.append(timed_run_sync(theirs, "hello", HELLO_INPUT))
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(10)
+    a, b = statistics.median(a_times), statistics.median(b_times)
+    print(f"run-sync of hello, median of {runs}, each runtime in its own process: "
+          f"this checkout {a * 1000:.1f} ms, {checkout} {b * 1000:.1f} ms, ratio {a / b:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plain-runs", type=int, default=40)
     parser.add_argument("--sdk-runs", type=int, default=5)
     parser.add_argument("--load-runs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR",
+                        help="also compare run-sync with the runtime of another checkout")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-local-") as name:
         tmp = Path(name)
@@ -144,12 +186,15 @@ def main() -> None:
         try:
             with httpx.Client(base_url=runtime.url, timeout=120) as client:
                 bench_plain(client, tmp, args.plain_runs)
-                bench_sdk(client, tmp, args.sdk_runs)
+                if args.sdk_runs:
+                    bench_sdk(client, tmp, args.sdk_runs)
             bench_load(runtime, args.load_runs, args.concurrency)
         finally:
             runtime.stop()
         all_runs = set(runtime.runner.runs)
         print(f"after the runtime stopped: leftover processes {leftover_processes(all_runs)}")
+        if args.against is not None:
+            bench_against(args.against.resolve(), tmp, args.plain_runs)
 
 
 if __name__ == "__main__":
