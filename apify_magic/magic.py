@@ -7,14 +7,11 @@ so `%load_ext apify_magic` stays fast.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import keyword
-import os
 import re
 import shlex
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -35,37 +32,18 @@ from apify_magic.progress import (
     in_terminal,
     wait_on_main_thread,
 )
-from apify_magic.target import Target, resolve_target, set_session_token
+from apify_magic.session import (
+    Connection,
+    RunRequest,
+    RunSession,
+    env_options,
+    fetch_input_schema,
+    prompt_token,
+)
+from apify_magic.target import set_session_token
 
 if TYPE_CHECKING:
     from apify_magic.client import ApifyClient
-
-# Environment defaults, below %config and above the built-in ones.
-ENV_PREFIX = "APIFY_MAGIC_"
-_ENV_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "memory": int,
-    "timeout": float,
-    "build": str,
-    "max_items": int,
-    "max_total_charge_usd": float,
-    "restart_on_error": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
-    "output_record_key": str,
-}
-
-
-def env_options(environ: Mapping[str, str] | None = None) -> RunOptions:
-    environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, parse in _ENV_OPTIONS.items():
-        raw = environ.get(ENV_PREFIX + name.upper(), "").strip()
-        if raw:
-            try:
-                values[name] = parse(raw)
-            except ValueError:
-                raise OptionError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value"
-                                  ) from None
-    return RunOptions(**values)
-
 
 def _result_arguments(func: Any) -> Any:
     """Options for what comes back: shared by %apify_run and %apify_attach."""
@@ -152,7 +130,7 @@ class ApifyMagic(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self._clients: dict[Target, ApifyClient] = {}
+        self.session = RunSession()
 
     # -- magics ------------------------------------------------------------------------
 
@@ -231,7 +209,7 @@ class ApifyMagic(Magics):
     @line_magic
     def apify_login(self, line: str) -> None:
         """Type an Apify token for this session; it is kept in memory, never in the notebook."""
-        token = _prompt_token()
+        token = prompt_token()
         if not token:
             raise AuthError("No token was typed.", hint="run %apify_login again")
         set_session_token(token)
@@ -243,9 +221,7 @@ class ApifyMagic(Magics):
 
         Nothing runs until you press Run; the result is then bound to VARIABLE.
         """
-        from apify_magic.panel import open_panel
-
-        open_panel(self, line)
+        self.open_panel(line)
 
     # -- the steps ---------------------------------------------------------------------
 
@@ -294,23 +270,13 @@ class ApifyMagic(Magics):
             output_record_key=self.output_record_key,
         )
 
-    def client(self) -> ApifyClient:
-        from apify_magic.client import ApifyClient
+    def connection(self) -> Connection:
+        return Connection(target=self.target, base_url=self.base_url,
+                          max_retries=self.max_retries, retry_base_secs=self.retry_base_secs,
+                          poll_secs=self.poll_secs)
 
-        local = _local_runtime()
-        if self.target == "local":
-            if local is None:
-                raise AuthError("The local runtime is not available in this install.")
-            target = Target(local(), None, is_local=True)
-        else:
-            target = resolve_target(
-                self.base_url, local_runtime=local if self.target == "auto" else None,
-                prompt=_prompt_token)
-        if target not in self._clients:
-            self._clients[target] = ApifyClient(target)
-        client = self._clients[target]
-        client.max_retries, client.retry_base_secs = self.max_retries, self.retry_base_secs
-        return client
+    def client(self) -> ApifyClient:
+        return self.session.client(self.connection())
 
     def make_progress(self, request: RunRequest) -> Progress:
         mode = request.progress
@@ -327,20 +293,8 @@ class ApifyMagic(Magics):
 
     def run_request(self, request: RunRequest, progress: Progress | None = None) -> Any:
         """Run, show progress, and bind or return the result: the magic's one path."""
-        client = self.client()
         progress = progress or self.make_progress(request)
-        progress.started(request.actor_id or f"run {request.attach}", client.target.label,
-                         request.options.timeout)
-        started = time.monotonic()
-        try:
-            if request.watch or request.attach:
-                value = self._watched(client, request, progress, started)
-            else:
-                value = self._synced(client, request, progress, started)
-        except BaseException as err:
-            progress.failed(err, time.monotonic() - started)
-            raise
-        progress.finished(value, time.monotonic() - started)
+        value = self.session.run(request, progress, self.connection())
         if value is None and request.result_as != "bytes":
             key = request.options.output_record_key or "OUTPUT"
             bound = f"; {request.variable} = None" if request.variable else ""
@@ -351,108 +305,35 @@ class ApifyMagic(Magics):
         self.shell.user_ns[request.variable] = value
         return None
 
-    def _synced(self, client: ApifyClient, request: RunRequest, progress: Progress,
-                started: float) -> Any:
-        from apify_magic.datasets import frame_from_pages, parse_lines
-        from apify_magic.errors import RunTimeoutError
-        from apify_magic.result import convert
+    def open_panel(self, line: str) -> Any:
+        """`%apify_panel ACTOR [VARIABLE]`: the panel with the input form, without running."""
+        from apify_magic.panel import RunPanel
+        from apify_magic.schema_form import SchemaForm
 
-        dataset = request.dataset.params("jsonl") if request.dataset else None
-        since = time.time()
-        try:
-            result = wait_on_main_thread(
-                lambda: client.run_sync(request.actor_id, request.options, request.payload,
-                                        dataset), progress, started)
-        except KeyboardInterrupt:
-            print("Interrupted. A run-sync request cannot stop its run: the run may go on "
-                  "(and cost) until it ends; check Apify Console > Runs, or use --watch, "
-                  "which aborts the run on interrupt.")
-            raise
-        except RunTimeoutError as err:
-            err.hint = self._attach_hint(client, request, err.run_id, since)
-            raise
-        if request.dataset is not None and request.result_as in ("auto", "dataframe"):
-            return frame_from_pages([result.content])
-        if request.dataset is not None and request.result_as == "python":
-            return parse_lines([result.content])
-        return convert(result.content, result.content_type, request.result_as)
-
-    def _attach_hint(self, client: ApifyClient, request: RunRequest, run_id: str | None,
-                     since: float) -> str:
-        if run_id is None:
-            try:
-                last = client.last_run(request.actor_id)
-            except Exception:  # the hint is a courtesy: the 408 is what matters
-                last = None
-            # Only a run that started after this request can be ours.
-            if last and _epoch(last.get("startedAt")) >= since - 5:
-                run_id = str(last.get("id"))
-        flags = " --dataset" if request.dataset else ""
-        if request.options.output_record_key:
-            flags += f" --output-record-key {request.options.output_record_key}"
-        if run_id:
-            return (f"the run goes on; wait for it and bind its result with:\n"
-                    f"    %apify_attach {run_id} {request.variable or ''}{flags}".rstrip())
-        return ("the run goes on; find it in Apify Console > Runs. For runs longer than "
-                "300 s use --watch, which follows the run for as long as it takes")
-
-    def _watched(self, client: ApifyClient, request: RunRequest, progress: Progress,
-                 started: float) -> Any:
-        from apify_magic.result import convert
-        from apify_magic.runs import RunFollower
-
-        follower = RunFollower(client, progress, actor_id=request.actor_id, started=started,
-                               poll_secs=self.poll_secs)
-        try:
-            if request.attach:
-                follower.attach(request.attach)
-            else:
-                follower.start(request.options, request.payload)
-        except KeyboardInterrupt:
-            print("Interrupted while starting the run: it may have started; check Apify "
-                  "Console > Runs.")
-            raise
-        follower.follow()
-        if request.dataset is not None:
-            return follower.dataset(request.dataset,
-                                    as_frame=request.result_as in ("auto", "dataframe"))
-        content, content_type = follower.record(request.options.output_record_key or "OUTPUT")
-        return convert(content, content_type, request.result_as)
+        words = shlex.split(line)
+        if not 1 <= len(words) <= 2:
+            raise UsageError("usage: %apify_panel ACTOR [VARIABLE]")
+        actor_id = words[0]
+        variable = _check_variable(words[1] if len(words) == 2 else None)
+        client = self.client()
+        schema = fetch_input_schema(client, actor_id)
+        options = self.config_options().merged_over(env_options()).validate()
+        request = RunRequest(actor_id=actor_id, options=options,
+                             payload=body.Payload(b"{}", body.JSON_TYPE), variable=variable,
+                             result_as=self.result_as, progress="widget")
+        panel = RunPanel(request, rerun=self.run_request, form=SchemaForm(schema),
+                         target_label=client.target.label)
+        panel.show()
+        return panel
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
-
-
-@dataclasses.dataclass
-class RunRequest:
-    """Everything one run needs, checked: what the magic hands to the client."""
-
-    actor_id: str
-    options: RunOptions
-    payload: body.Payload
-    variable: str | None = None
-    result_as: str = "auto"
-    progress: str = "auto"
-    watch: bool = False
-    dataset: DatasetQuery | None = None
-    attach: str | None = None
+        self.session.close()
 
 
 def _check_variable(name: str | None) -> str | None:
     if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
         raise OptionError(f"{name!r} is not a valid variable name")
     return name
-
-
-def _epoch(value: object) -> float:
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _parse_line(magic: Any, line: str) -> Any:
@@ -477,24 +358,3 @@ def _webhooks(value: str, ns: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise OptionError(f"--webhooks is not valid JSON: {err.msg} at column {err.colno}",
                           hint="quote the array: --webhooks '[{...}]'") from None
     return parsed  # type: ignore[no-any-return]
-
-
-def _prompt_token() -> str | None:
-    import getpass
-
-    try:
-        return getpass.getpass("Apify token (kept in memory, not saved): ").strip() or None
-    except Exception:  # no stdin: nbval, papermill, a script
-        return None
-
-
-def _start_local_runtime() -> str:
-    # Imported on first use: a run on the platform or at a given URL never pays for
-    # loading the runtime's server.
-    from apify_magic.local.embedded import ensure_started
-
-    return ensure_started()
-
-
-def _local_runtime() -> Callable[[], str] | None:
-    return _start_local_runtime

@@ -1,8 +1,8 @@
 """The run panel: options as widgets, live progress, the result, and `%apify_panel`.
 
 The panel is a view over the magic's own `RunOptions`: every widget change is parsed into
-`panel.options` at once, and Run sends a `RunRequest` built from it through the magic's
-one code path (`ApifyMagic.run_request`), with this panel as its `Progress`. Every update
+`panel.options` at once, and Run sends a `RunRequest` built from it through the frontend's
+rerun callable (the magic's `run_request`), with this panel as its `Progress`. Every update
 comes from the kernel's main thread (see `progress.py`).
 
 Nothing secret is ever a widget value: the token stays in the client, and `isSecret`
@@ -20,7 +20,7 @@ import math
 import re
 import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -31,8 +31,7 @@ from apify_magic.options import MEMORY_CHOICES, RunOptions, check_memory
 from apify_magic.schema_form import SchemaForm
 
 if TYPE_CHECKING:
-    from apify_magic.client import ApifyClient
-    from apify_magic.magic import ApifyMagic, RunRequest
+    from apify_magic.session import RunRequest
 
 # run-sync answers 408 after 300 s whatever the timeout, so with no timeout set that is
 # the scale of the elapsed-time bar.
@@ -455,47 +454,3 @@ def _option_flags(options: RunOptions) -> list[str]:
     if options.webhooks is not None:
         flags += ["--webhooks", shlex.quote(json.dumps(options.webhooks))]
     return flags
-
-
-# -- %apify_panel ------------------------------------------------------------------------
-
-
-def fetch_input_schema(client: ApifyClient, actor_id: str) -> dict[str, Any]:
-    """The input schema of the Actor's default build; {} when it has none."""
-    from apify_magic.client import check_actor_id
-
-    response = client.get(("actors", check_actor_id(actor_id), "builds", "default"),
-                          actor_id=actor_id)
-    data = response.json().get("data") or {}
-    schema = (data.get("actorDefinition") or {}).get("input")
-    if not isinstance(schema, Mapping) and isinstance(data.get("inputSchema"), str):
-        schema = json.loads(data["inputSchema"])  # older builds: a JSON string
-    return dict(schema) if isinstance(schema, Mapping) else {}
-
-
-def open_panel(magic: ApifyMagic, line: str) -> RunPanel:
-    """`%apify_panel ACTOR [VARIABLE]`: show the panel with the input form, without running."""
-    import keyword
-
-    from IPython.core.error import UsageError
-
-    from apify_magic.magic import RunRequest, env_options
-
-    words = shlex.split(line)
-    if not 1 <= len(words) <= 2:
-        raise UsageError("usage: %apify_panel ACTOR [VARIABLE]")
-    actor_id, variable = words[0], (words[1] if len(words) == 2 else None)
-    if variable is not None and (not variable.isidentifier() or keyword.iskeyword(variable)):
-        raise OptionError(f"{variable!r} is not a valid variable name")
-    client = magic.client()
-    schema = fetch_input_schema(client, actor_id)
-    options = magic.config_options().merged_over(env_options()).validate()
-    request = RunRequest(actor_id=actor_id, options=options,
-                         payload=body.Payload(b"{}", body.JSON_TYPE), variable=variable,
-                         result_as=magic.result_as, progress="widget")
-    form = SchemaForm(schema)
-    panel = RunPanel(request, rerun=magic.run_request, form=form,
-                     target_label=client.target.label)
-    panel.show()
-    return panel
-

@@ -330,7 +330,7 @@ def test_no_token_and_no_base_url_stops_with_how_to_set_one(
         shell: Any, server: RecordingServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APIFY_API_BASE_URL")
     monkeypatch.delenv("APIFY_TOKEN")
-    monkeypatch.setattr("apify_magic.magic._local_runtime", lambda: None)
+    monkeypatch.setattr("apify_magic.session._local_runtime", lambda: None)
     err = run(shell, "%%apify_run me~actor\n{}").error_in_exec
     assert isinstance(err, errors.AuthError)
     assert "APIFY_TOKEN" in str(err)
@@ -387,7 +387,7 @@ def test_target_local_ignores_the_token(shell: Any, server: RecordingServer,
         started.append("yes")
         return server.url
 
-    monkeypatch.setattr("apify_magic.magic._local_runtime", lambda: fake_runtime)
+    monkeypatch.setattr("apify_magic.session._local_runtime", lambda: fake_runtime)
     shell.run_line_magic("config", "ApifyMagic.target = 'local'")
     try:
         assert run(shell, "%%apify_run hello out\n{}").error_in_exec is None

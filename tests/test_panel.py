@@ -15,7 +15,7 @@ from recording import TOKEN, RecordingServer, Reply, error_reply, loaded_shell, 
 from apify_magic import panel as panel_module
 from apify_magic.body import JSON_TYPE, Payload
 from apify_magic.errors import NotFoundError, OptionError
-from apify_magic.magic import RunRequest
+from apify_magic.session import RunRequest
 from apify_magic.options import RunOptions
 
 SCHEMA = {

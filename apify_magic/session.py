@@ -1,0 +1,241 @@
+"""The run layer under every frontend: the run request, the client cache, and the run paths.
+
+`%%apify_run` (magic.py) and the panel (panel.py) both send a `RunRequest` through
+`RunSession.run`, which picks run-sync or a watched run, reports to a `Progress`, and
+returns the converted result. Nothing here imports a frontend: binding a variable and
+choosing a view are the frontend's business, so a fan-out panel or a CLI can reuse this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from apify_magic import body
+from apify_magic.datasets import DatasetQuery
+from apify_magic.errors import AuthError, OptionError
+from apify_magic.options import RunOptions
+from apify_magic.progress import Progress, wait_on_main_thread
+from apify_magic.target import Target, resolve_target
+
+if TYPE_CHECKING:
+    from apify_magic.client import ApifyClient
+
+# Environment defaults, below %config and above the built-in ones.
+ENV_PREFIX = "APIFY_MAGIC_"
+_ENV_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "memory": int,
+    "timeout": float,
+    "build": str,
+    "max_items": int,
+    "max_total_charge_usd": float,
+    "restart_on_error": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
+    "output_record_key": str,
+}
+
+
+def env_options(environ: Mapping[str, str] | None = None) -> RunOptions:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, parse in _ENV_OPTIONS.items():
+        raw = environ.get(ENV_PREFIX + name.upper(), "").strip()
+        if raw:
+            try:
+                values[name] = parse(raw)
+            except ValueError:
+                raise OptionError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value"
+                                  ) from None
+    return RunOptions(**values)
+
+
+@dataclasses.dataclass
+class RunRequest:
+    """Everything one run needs, checked: what a frontend hands to the session."""
+
+    actor_id: str
+    options: RunOptions
+    payload: body.Payload
+    variable: str | None = None
+    result_as: str = "auto"
+    progress: str = "auto"
+    watch: bool = False
+    dataset: DatasetQuery | None = None
+    attach: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """Where runs go and how hard a request retries: the frontend's settings."""
+
+    target: str = "auto"  # auto, local or platform
+    base_url: str | None = None
+    max_retries: int = 4
+    retry_base_secs: float = 0.5
+    poll_secs: float = 1.0
+
+
+class RunSession:
+    """One client per target, reused across runs; the synchronous and watched run paths."""
+
+    def __init__(self) -> None:
+        self._clients: dict[Target, ApifyClient] = {}
+
+    def client(self, connection: Connection) -> ApifyClient:
+        from apify_magic.client import ApifyClient
+
+        local = _local_runtime()
+        if connection.target == "local":
+            if local is None:
+                raise AuthError("The local runtime is not available in this install.")
+            target = Target(local(), None, is_local=True)
+        else:
+            target = resolve_target(
+                connection.base_url,
+                local_runtime=local if connection.target == "auto" else None,
+                prompt=prompt_token)
+        if target not in self._clients:
+            self._clients[target] = ApifyClient(target)
+        client = self._clients[target]
+        client.max_retries = connection.max_retries
+        client.retry_base_secs = connection.retry_base_secs
+        return client
+
+    def run(self, request: RunRequest, progress: Progress, connection: Connection) -> Any:
+        """Run, reporting to `progress`, and return the result in the form asked for."""
+        client = self.client(connection)
+        progress.started(request.actor_id or f"run {request.attach}", client.target.label,
+                         request.options.timeout)
+        started = time.monotonic()
+        try:
+            if request.watch or request.attach:
+                value = _watched(client, request, progress, started, connection.poll_secs)
+            else:
+                value = _synced(client, request, progress, started)
+        except BaseException as err:
+            progress.failed(err, time.monotonic() - started)
+            raise
+        progress.finished(value, time.monotonic() - started)
+        return value
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+def _synced(client: ApifyClient, request: RunRequest, progress: Progress,
+            started: float) -> Any:
+    from apify_magic.datasets import frame_from_pages, parse_lines
+    from apify_magic.errors import RunTimeoutError
+    from apify_magic.result import convert
+
+    dataset = request.dataset.params("jsonl") if request.dataset else None
+    since = time.time()
+    try:
+        result = wait_on_main_thread(
+            lambda: client.run_sync(request.actor_id, request.options, request.payload,
+                                    dataset), progress, started)
+    except KeyboardInterrupt:
+        print("Interrupted. A run-sync request cannot stop its run: the run may go on "
+              "(and cost) until it ends; check Apify Console > Runs, or use --watch, "
+              "which aborts the run on interrupt.")
+        raise
+    except RunTimeoutError as err:
+        err.hint = _attach_hint(client, request, err.run_id, since)
+        raise
+    if request.dataset is not None and request.result_as in ("auto", "dataframe"):
+        return frame_from_pages([result.content])
+    if request.dataset is not None and request.result_as == "python":
+        return parse_lines([result.content])
+    return convert(result.content, result.content_type, request.result_as)
+
+
+def _attach_hint(client: ApifyClient, request: RunRequest, run_id: str | None,
+                 since: float) -> str:
+    if run_id is None:
+        try:
+            last = client.last_run(request.actor_id)
+        except Exception:  # the hint is a courtesy: the 408 is what matters
+            last = None
+        # Only a run that started after this request can be ours.
+        if last and _epoch(last.get("startedAt")) >= since - 5:
+            run_id = str(last.get("id"))
+    flags = " --dataset" if request.dataset else ""
+    if request.options.output_record_key:
+        flags += f" --output-record-key {request.options.output_record_key}"
+    if run_id:
+        return (f"the run goes on; wait for it and bind its result with:\n"
+                f"    %apify_attach {run_id} {request.variable or ''}{flags}".rstrip())
+    return ("the run goes on; find it in Apify Console > Runs. For runs longer than "
+            "300 s use --watch, which follows the run for as long as it takes")
+
+
+def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
+             started: float, poll_secs: float) -> Any:
+    from apify_magic.result import convert
+    from apify_magic.runs import RunFollower
+
+    follower = RunFollower(client, progress, actor_id=request.actor_id, started=started,
+                           poll_secs=poll_secs)
+    try:
+        if request.attach:
+            follower.attach(request.attach)
+        else:
+            follower.start(request.options, request.payload)
+    except KeyboardInterrupt:
+        print("Interrupted while starting the run: it may have started; check Apify "
+              "Console > Runs.")
+        raise
+    follower.follow()
+    if request.dataset is not None:
+        return follower.dataset(request.dataset,
+                                as_frame=request.result_as in ("auto", "dataframe"))
+    content, content_type = follower.record(request.options.output_record_key or "OUTPUT")
+    return convert(content, content_type, request.result_as)
+
+
+def fetch_input_schema(client: ApifyClient, actor_id: str) -> dict[str, Any]:
+    """The input schema of the Actor's default build; {} when it has none."""
+    from apify_magic.client import check_actor_id
+
+    response = client.get(("actors", check_actor_id(actor_id), "builds", "default"),
+                          actor_id=actor_id)
+    data = response.json().get("data") or {}
+    schema = (data.get("actorDefinition") or {}).get("input")
+    if not isinstance(schema, Mapping) and isinstance(data.get("inputSchema"), str):
+        schema = json.loads(data["inputSchema"])  # older builds: a JSON string
+    return dict(schema) if isinstance(schema, Mapping) else {}
+
+
+def _epoch(value: object) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def prompt_token() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getpass("Apify token (kept in memory, not saved): ").strip() or None
+    except Exception:  # no stdin: nbval, papermill, a script
+        return None
+
+
+def _start_local_runtime() -> str:
+    # Imported on first use: a run on the platform or at a given URL never pays for
+    # loading the runtime's server.
+    from apify_magic.local.embedded import ensure_started
+
+    return ensure_started()
+
+
+def _local_runtime() -> Callable[[], str] | None:
+    return _start_local_runtime
