@@ -30,7 +30,6 @@ from apify_magic.progress import (
     TextProgress,
     in_kernel,
     in_terminal,
-    wait_on_main_thread,
 )
 from apify_magic.session import (
     Connection,

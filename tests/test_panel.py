@@ -15,8 +15,8 @@ from recording import TOKEN, RecordingServer, Reply, error_reply, loaded_shell, 
 from apify_magic import panel as panel_module
 from apify_magic.body import JSON_TYPE, Payload
 from apify_magic.errors import NotFoundError, OptionError
-from apify_magic.session import RunRequest
 from apify_magic.options import RunOptions
+from apify_magic.session import RunRequest
 
 SCHEMA = {
     "title": "Table input",
