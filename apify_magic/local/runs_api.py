@@ -310,14 +310,14 @@ def json_response_valid() -> Response:
 
 
 def _build_short(build: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "actId", "status", "startedAt", "finishedAt", "usageTotalUsd", "meta",
+    keys = ("id", "actId", "userId", "status", "startedAt", "finishedAt", "meta",
             "buildNumber")
-    return {k: build[k] for k in keys if k in build}
+    return {**{k: build[k] for k in keys if k in build}, "usageTotalUsd": 0.0}
 
 
 def _features() -> dict[str, Any]:
     feature = {"isEnabled": True, "disabledReason": None, "disabledReasonType": None,
-               "isTrial": False}
+               "isTrial": False, "trialExpirationAt": None}
     names = ("ACTORS", "STORAGE", "SCHEDULER", "PROXY", "PROXY_EXTERNAL_ACCESS",
              "PROXY_RESIDENTIAL", "PROXY_SERPS", "WEBHOOKS", "ACTORS_PUBLIC_ALL",
              "ACTORS_PUBLIC_DEVELOPER")
