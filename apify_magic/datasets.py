@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from apify_magic.arrow import arrow_table
 from apify_magic.errors import OptionError
 from apify_magic.result import parse_json
 
@@ -85,7 +86,7 @@ class FrameBuilder:
     def add(self, page: bytes) -> None:
         import pandas as pd
 
-        table = _arrow_table(page)
+        table = arrow_table(page)
         self._parts.append(table if table is not None
                            else pd.DataFrame.from_records(parse_lines([page])))
 
@@ -118,33 +119,3 @@ def frame_from_pages(pages: list[bytes]) -> pd.DataFrame:
         builder.add(page)
         pages[n] = b""
     return builder.frame()
-
-
-_FLAT = ("string", "large_string", "int64", "double", "bool", "null")
-
-
-def _arrow_table(page: bytes) -> Any:
-    """An Arrow table of flat records, or None where Arrow would not give what pandas does."""
-    try:
-        import pyarrow as pa
-        import pyarrow.json as pj
-    except ImportError:
-        return None
-    try:
-        # A BufferReader hands Arrow slices of the page itself; BytesIO would copy each
-        # block out first. The table does not keep the page: Arrow copies what it keeps.
-        table = pj.read_json(pa.BufferReader(page))
-        # Arrow reads ISO dates as timestamps; from_records keeps the strings.
-        dated = [f.name for f in table.schema
-                 if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
-        if dated:
-            options = pj.ParseOptions(
-                explicit_schema=pa.schema([(name, pa.string()) for name in dated]),
-                unexpected_field_behavior="infer")
-            order = table.column_names
-            table = pj.read_json(pa.BufferReader(page), parse_options=options).select(order)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None  # not one object per line, or mixed types: the plain path copes
-    if any(str(f.type) not in _FLAT for f in table.schema):
-        return None  # nested values: pandas keeps them as dicts and lists
-    return table

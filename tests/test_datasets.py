@@ -35,7 +35,7 @@ def test_frames_match_from_records_with_and_without_pyarrow(
     want = pd.DataFrame.from_records([item for page in pages for item in page])
     fast = frame_from_pages([jsonl(p) for p in pages])
     # As without pyarrow (pandas itself may use it, so it cannot be hidden outright).
-    monkeypatch.setattr("apify_magic.datasets._arrow_table", lambda page: None)
+    monkeypatch.setattr("apify_magic.datasets.arrow_table", lambda page: None)
     plain = frame_from_pages([jsonl(p) for p in pages])
     for got in (fast, plain):
         assert list(got.columns) == list(want.columns)

@@ -1,0 +1,64 @@
+"""JSON lines through Arrow: one parse on every core, kept only where pandas would agree.
+
+Used by dataset pages (`datasets.py`) and JSON OUTPUT tables (`result.py`). Without
+pyarrow (the `arrow` extra) every function here answers None and callers parse plainly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_FLAT = ("string", "large_string", "int64", "double", "bool", "null")
+
+
+
+SAMPLE_BYTES = 256 * 1024
+
+
+def _head(page: bytes) -> bytes:
+    end = page.find(b"\n", SAMPLE_BYTES)
+    return page if end < 0 else page[:end]
+
+
+def _dated(pa: Any, schema: Any) -> set[str]:
+    return {f.name for f in schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)}
+
+
+def _read(pa: Any, pj: Any, page: bytes, as_strings: set[str], order: list[str]) -> Any:
+    # A BufferReader hands Arrow slices of the page itself; BytesIO would copy each block
+    # out first. The table does not keep the page: Arrow copies what it keeps.
+    if not as_strings:
+        return pj.read_json(pa.BufferReader(page))
+    options = pj.ParseOptions(explicit_schema=pa.schema([(n, pa.string()) for n in as_strings]),
+                              unexpected_field_behavior="infer")
+    table = pj.read_json(pa.BufferReader(page), parse_options=options)
+    # Explicit fields come first in Arrow's table; pandas keeps the order the items give.
+    names = table.schema.names
+    return table.select([n for n in order if n in names] + [n for n in names if n not in order])
+
+
+def arrow_table(page: bytes) -> Any:
+    """An Arrow table of flat records, or None where Arrow would not give what pandas does."""
+    try:
+        import pyarrow as pa
+        import pyarrow.json as pj
+    except ImportError:
+        return None
+    try:
+        # Arrow reads ISO dates as timestamps; from_records keeps the strings. The dated
+        # fields are learnt from the first lines and read as strings in the one full parse.
+        head = pj.read_json(pa.BufferReader(_head(page))).schema
+        table = _read(pa, pj, page, _dated(pa, head), head.names)
+        if _dated(pa, table.schema):
+            return None  # a date first seen past the head: rare, and the plain path is exact
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None  # not one object per line, or mixed types: the plain path copes
+    if any(str(f.type) not in _FLAT for f in table.schema):
+        return None  # nested values: pandas keeps them as dicts and lists
+    # Arrow has one null for a missing key and for a JSON null; pandas tells them apart in
+    # columns of nothing but nulls (NaN if a key was missing, else None) and in columns of
+    # booleans (NaN or None beside True/False): those keep the plain path.
+    for column, field in zip(table.columns, table.schema, strict=True):
+        if column.null_count and str(field.type) in ("null", "bool"):
+            return None
+    return table
