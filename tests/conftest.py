@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 from recording import TOKEN, RecordingServer, loaded_shell
 
+from apify_magic.local.trace import ENV_VAR as TRACE_ENV_VAR
+
+# Every response a local runtime gives in the session is checked against the spec.
+pytest_plugins = ["contract.plugin"]
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -16,7 +21,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")):
+        if name.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")) and name != TRACE_ENV_VAR:
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
-from apify_magic.local import webhooks
+from apify_magic.local import trace, webhooks
 from apify_magic.local.app import Api, build_app
 from apify_magic.local.registry import Registry
 from apify_magic.local.runner import Run, Runner
@@ -70,8 +70,12 @@ class LocalRuntime:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}"
         self.runner.api_url = self.url
+        app: trace.ASGIApp = build_app(self.api)
+        trace_file = trace.from_environment()
+        if trace_file is not None:  # the contract tests' record of every response
+            app = trace.TraceMiddleware(app, trace_file)
         self._server = uvicorn.Server(uvicorn.Config(
-            build_app(self.api), lifespan="off", http="h11", ws="none",
+            app, lifespan="off", http="h11", ws="none",
             log_level="info" if verbose else "warning", access_log=verbose,
             limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_SECS,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,

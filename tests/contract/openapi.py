@@ -29,10 +29,15 @@ from jsonschema import Draft202012Validator, FormatChecker
 SPEC_PATH = Path(__file__).parent / "apify-openapi" / "bundled.json.gz"
 METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 MAX_PROBLEMS = 10
+ITEMS = "/v2/datasets/{datasetId}/items"
 
 # Where the spec declares less than the platform answers: (path suffix, reason).
 # The body of a matching 2xx is checked only for what its content type says it is.
 SPEC_TOO_STRICT = [
+    ("/run-sync-get-dataset-items",
+     "run-sync-get-dataset-items takes the dataset items' `format` (csv, jsonl, xml, ...) "
+     "but declares only JSON for its 201; other formats are checked as dataset items GET "
+     "declares them"),
     ("/records/{recordKey}",
      "a record GET is declared as a JSON object, but a record is any JSON value or bytes, "
      "served with the content type it was stored with"),
@@ -117,7 +122,7 @@ def match_path(path: str) -> str | None:
         if len(parts) != len(segments):
             continue
         rank = []
-        for part, segment in zip(parts, segments):
+        for part, segment in zip(parts, segments, strict=True):
             is_param = part.startswith("{") and part.endswith("}")
             if not is_param and part != segment:
                 break
@@ -198,7 +203,8 @@ def _date_time(value: object) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def _validator(template: str, key: str, status_key: str, media: str) -> Draft202012Validator:
-    schema = spec()["paths"][template][key]["responses"][status_key]["content"][media].get("schema", {})
+    content = spec()["paths"][template][key]["responses"][status_key]["content"]
+    schema = content[media].get("schema", {})
     # A recursive `$ref` was cut to `{}` (with an `x-cyclic-ref` note) when the spec was
     # bundled: it accepts any value there, which is as much as can be said of it.
     return Draft202012Validator(_nullable(schema), format_checker=_FORMATS)
@@ -284,6 +290,11 @@ def check(method: str, path: str, status: int, content_type: str | None, body: b
         result.ok = not problems
         return result
 
+    if lenient and op.template.endswith("/run-sync-get-dataset-items"):
+        if _content_for(content, media) is None:
+            result.notes.append(f"spec too strict: {lenient}")
+            content = spec()["paths"][ITEMS]["get"]["responses"]["200"]["content"]
+        lenient = None
     if lenient:
         result.notes.append(f"spec too strict: {lenient}")
         if _is_json(media) and not truncated and body:

@@ -136,3 +136,13 @@ def test_no_content_statuses() -> None:
     assert check("DELETE", "/v2/datasets/d", 204, None, b"").ok
     assert not check("DELETE", "/v2/datasets/d", 204, None, b"x").ok
     assert check("HEAD", "/v2/actor-runs/r1", 200, "application/json", b"").ok
+
+
+def test_run_sync_items_in_the_formats_dataset_items_declare() -> None:
+    path = "/v2/acts/x/run-sync-get-dataset-items"
+    csv = check("POST", path, 201, "text/csv; charset=utf-8", b"a\n1\n")
+    assert csv.ok and csv.notes and csv.notes[0].startswith("spec too strict")
+    as_json = check("POST", path, 201, "application/json", _json([{"a": 1}]))
+    assert as_json.ok and not as_json.notes
+    assert not check("POST", path, 201, "application/json", _json({"a": 1})).ok
+    assert not check("POST", path, 201, "image/png", b"\x89").ok

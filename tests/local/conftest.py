@@ -20,7 +20,8 @@ TEST_ACTORS = Path(__file__).parent / "actors"
 @pytest.fixture(autouse=True)
 def _no_apify_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")) and name != "APIFY_MAGIC_WARM_STARTS":
+        if name.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")) and name not in (
+                "APIFY_MAGIC_WARM_STARTS", "APIFY_MAGIC_LOCAL_TRACE"):
             monkeypatch.delenv(name)
 
 
