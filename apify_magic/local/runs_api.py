@@ -19,7 +19,7 @@ from apify_magic.local.errors import ApiError, invalid_request
 from apify_magic.local.registry import USERNAME
 from apify_magic.local.run_options import run_options
 from apify_magic.local.runner import TERMINAL, Run, iso, parse_iso
-from apify_magic.local.wire import Request, Response, data_response, paginated
+from apify_magic.local.wire import Request, Response, data_response, json_response, paginated
 
 if TYPE_CHECKING:
     from apify_magic.local.app import Api, RouteTable
@@ -187,7 +187,7 @@ class RunsApi:
                 run.charged_events[event] = run.charged_events.get(event, 0) + count
                 if key is not None:
                     run.charge_keys.add(key)
-        return Response(201, b"", None)
+        return json_response({}, 201)  # the spec's 201: an empty JSON object
 
     def get_log(self, req: Request, run: Run) -> Response:
         if not params.is_true(req.query.get("stream")) or run.is_terminal:

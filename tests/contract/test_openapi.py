@@ -146,3 +146,20 @@ def test_run_sync_items_in_the_formats_dataset_items_declare() -> None:
     assert as_json.ok and not as_json.notes
     assert not check("POST", path, 201, "application/json", _json({"a": 1})).ok
     assert not check("POST", path, 201, "image/png", b"\x89").ok
+
+
+def test_oversized_bodies_are_413_anywhere_a_body_is_taken() -> None:
+    big = check("POST", "/v2/acts/x/run-sync", 413, "application/json",
+                _error("request-too-large"))
+    assert big.ok and big.notes[0].startswith("spec too strict")
+    assert not check("GET", "/v2/actors", 413, "application/json", _error("request-too-large")).ok
+    assert not check("POST", "/v2/acts/x/run-sync", 413, "application/json", b"{}").ok
+
+
+def test_array_items_report_once() -> None:
+    items = [{"id": "b"}, {"id": "c"}]
+    doc = {"data": {"total": 2, "offset": 0, "limit": 2, "count": 2, "desc": False,
+                    "items": items}}
+    result = check("GET", "/v2/actor-builds", 200, "application/json", _json(doc))
+    assert not result.ok
+    assert all("[*]" in p for p in result.problems if "items" in p)
