@@ -24,7 +24,7 @@ from apify_magic.local.trace import ENV_VAR
 from contract.openapi import Result, check, normalise
 
 MODE_VAR = "APIFY_MAGIC_CONTRACT"
-RESULTS = Path(__file__).resolve().parents[2] / "test-results" / "contract.json"
+RESULTS = Path("test-results") / "contract.json"  # under the session's rootdir
 
 _state: dict[str, Any] = {}
 
@@ -101,8 +101,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = summarise(_exchanges(folder))
     summary["mode"] = os.environ.get(MODE_VAR, "enforce")
     _state["summary"] = summary
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    results = _state["results"] = session.config.rootpath / RESULTS
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     if _state["previous"] is None:
         os.environ.pop(ENV_VAR, None)
@@ -141,4 +142,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         verdict = ("reported only (APIFY_MAGIC_CONTRACT=report)"
                    if summary["mode"] == "report" else "the session fails")
         tr.write_line(f"{summary['invalid']} invalid responses: {verdict}; "
-                      f"details in {RESULTS}")
+                      f"details in {_state['results']}")
