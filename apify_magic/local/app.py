@@ -22,7 +22,7 @@ from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
 from apify_magic.local import inputs, params, storage, webhooks
-from apify_magic.local.errors import ApiError
+from apify_magic.local.errors import ApiError, invalid_request
 from apify_magic.local.registry import USERNAME, ActorDef, Registry
 from apify_magic.local.run_options import run_options
 from apify_magic.local.runner import Run, Runner, iso
@@ -280,14 +280,45 @@ class Api:
     def list_keys(self, req: Request, store_id: str) -> Response:
         run = self._store_run(store_id, "kvs")
         base = f"{self.base_url()}/v2/key-value-stores/{store_id}/records/"
+        limit = min(params.non_negative(req.query, "limit", None) or 1000, 1000)
+        start = req.query.get("exclusiveStartKey") or None
+        prefix = req.query.get("prefix") or ""
+        keys = [k for k in run.folder.record_keys()
+                if k.startswith(prefix) and (start is None or k > start)]
         items = []
-        for key in run.folder.record_keys():
+        for key in keys[:limit]:
             record = run.folder.read_record(key)
             size = len(record.value) if record else 0
             items.append({"key": key, "size": size, "recordPublicUrl": base + key})
-        return json_response({"data": {"items": items, "count": len(items),
-                                       "limit": max(len(items), 1), "isTruncated": False,
-                                       "exclusiveStartKey": None, "nextExclusiveStartKey": None}})
+        truncated = len(keys) > limit
+        return data_response({"items": items, "count": len(items), "limit": limit,
+                              "exclusiveStartKey": start, "isTruncated": truncated,
+                              "nextExclusiveStartKey": items[-1]["key"] if truncated else None})
+
+    def put_record(self, req: Request, store_id: str, key: str) -> Response:
+        run = self._store_run(store_id, "kvs")
+        run.folder.write_record(storage.check_key(key), req.body,
+                                req.content_type or "application/octet-stream")
+        return Response(201, b"{}")
+
+    def delete_record(self, req: Request, store_id: str, key: str) -> Response:
+        run = self._store_run(store_id, "kvs")
+        if not run.folder.delete_record(storage.check_key(key)):
+            raise storage.record_not_found()
+        return Response(204, b"", None)
+
+    def push_items(self, req: Request, dataset_id: str) -> Response:
+        run = self._store_run(dataset_id, "dataset")
+        try:
+            value = json.loads(req.body) if req.body.strip() else None
+        except ValueError:
+            raise invalid_request("The request body is not valid JSON") from None
+        items = value if isinstance(value, list) else [value]
+        if value is None or not all(isinstance(i, dict) for i in items):
+            raise ApiError(400, "invalid-input",
+                           "Dataset items must be a JSON object or an array of objects")
+        run.folder.push_items(items)
+        return Response(201, b"{}")
 
     def dataset_dict(self, run: Run) -> dict[str, Any]:
         stamp = iso(run.finished_at or datetime.now(timezone.utc))
@@ -356,8 +387,13 @@ ROUTES: RouteTable = [
     (("GET",), "/v2/key-value-stores/{storeId}", "get_store", False),
     (("GET",), "/v2/key-value-stores/{storeId}/keys", "list_keys", False),
     (("GET",), "/v2/key-value-stores/{storeId}/records/{recordKey}", "get_record", False),
+    (("PUT", "POST"), "/v2/key-value-stores/{storeId}/records/{recordKey}", "put_record",
+     False),
+    (("DELETE",), "/v2/key-value-stores/{storeId}/records/{recordKey}", "delete_record",
+     False),
     (("GET",), "/v2/datasets/{datasetId}", "get_dataset", False),
     (("GET",), "/v2/datasets/{datasetId}/items", "get_items", False),
+    (("POST",), "/v2/datasets/{datasetId}/items", "push_items", False),
 ]
 
 

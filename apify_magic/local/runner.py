@@ -148,6 +148,7 @@ class Run:
         self.general_access = "FOLLOW_USER_SETTING"
         self.web_server_port = _free_port()
         self.api_url = ""  # the runtime's URL, for the output object's links
+        self.at_home = False
         # The run's own API token: accepted while the run is not finished.
         self.token = f"apify_run_{secrets.token_urlsafe(24)}"
         self.input_body_len = 0
@@ -306,10 +307,17 @@ def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, 
         "ACTOR_FULL_NAME": f"{USERNAME}/{actor.name}",
         "APIFY_USER_ID": USERNAME,
         "APIFY_TOKEN": run.token,
+        # The run's API is the runtime's: an Actor that calls another stays here.
+        "APIFY_API_BASE_URL": run.api_url,
+        "APIFY_API_PUBLIC_BASE_URL": run.api_url,
         "APIFY_LOCAL_STORAGE_DIR": storage,
         "CRAWLEE_STORAGE_DIR": storage,
         "PYTHONUNBUFFERED": "1",
     })
+    if run.at_home:
+        # As on the platform: the SDK keeps input, items, records and status through the
+        # API instead of files, so SDK Actors in every language behave alike.
+        env["APIFY_IS_AT_HOME"] = "1"
     if options.max_items is not None:
         env["ACTOR_MAX_PAID_DATASET_ITEMS"] = str(options.max_items)
     if options.max_total_charge_usd is not None:
@@ -390,7 +398,7 @@ class Runner:
     def __init__(self, runs_dir: Path, *, memory_budget_mbytes: int = 8192,
                  kill_grace_secs: float = 5.0, keep_runs: int = 1000,
                  on_event: Callable[[Run, str], None] | None = None,
-                 warm_starts: bool = True) -> None:
+                 warm_starts: bool = True, sdk_at_home: bool = False) -> None:
         self.runs_dir = runs_dir
         self.memory_budget_mbytes = memory_budget_mbytes
         self.kill_grace_secs = kill_grace_secs
@@ -406,6 +414,7 @@ class Runner:
         self._waiters: list[threading.Thread] = []
         self.warm = WarmPool() if warm_starts else None
         self.api_url = ""  # set by the runtime once it knows its address
+        self.sdk_at_home = sdk_at_home
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._load_saved()
         self._monitor = threading.Thread(target=self._monitor_loop, name="apify-local-monitor",
@@ -459,6 +468,7 @@ class Runner:
                   user_agent=user_agent, webhooks=webhooks)
         run.task_id = task_id
         run.api_url = self.api_url
+        run.at_home = self.sdk_at_home
         run.input_body_len = len(input_body)
         with self._lock:
             self._admit(run)

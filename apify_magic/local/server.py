@@ -52,13 +52,15 @@ class LocalRuntime:
                  port: int = 0, memory_budget_mbytes: int = 8192,
                  sync_wait_secs: float = 300.0, token: str | None = None,
                  kill_grace_secs: float = 5.0, keep_runs: int = 1000,
-                 verbose: bool = False, warm_starts: bool = True) -> None:
+                 verbose: bool = False, warm_starts: bool = True,
+                 sdk_at_home: bool = False) -> None:
         self.registry = Registry(actor_dirs)
         self.data_dir = data_dir
         self.verbose = verbose
         self.runner = Runner(data_dir / "runs", memory_budget_mbytes=memory_budget_mbytes,
                              kill_grace_secs=kill_grace_secs, keep_runs=keep_runs,
-                             on_event=self._on_event, warm_starts=warm_starts)
+                             on_event=self._on_event, warm_starts=warm_starts,
+                             sdk_at_home=sdk_at_home)
         self.api = Api(self.registry, self.runner, sync_wait_secs=sync_wait_secs, token=token,
                        base_url=lambda: self.url)
         try:

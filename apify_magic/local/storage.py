@@ -92,6 +92,28 @@ class RunFolder:
         self.dataset.mkdir(parents=True)
         (self.storage / "request_queues" / "default").mkdir(parents=True)
 
+    def push_items(self, items: list[Any]) -> None:
+        """Append items, one file each, numbered after the last (safe across threads)."""
+        with _push_lock(self.dataset):
+            start = len(self.item_files())
+            for number, item in enumerate(items, start + 1):
+                (self.dataset / f"{number:09d}.json").write_bytes(_dumps(item))
+
+    def delete_record(self, key: str) -> bool:
+        """Remove a record in either layout; whether there was one."""
+        found = False
+        path = self.kvs / quote(key, safe="")
+        candidates = [path, *(c for c in self.kvs.glob(f"{glob_escape(key)}.*")
+                              if not c.name.endswith(METADATA))]
+        for candidate in candidates:
+            if candidate.is_file():
+                candidate.unlink()
+                found = True
+            sidecar = candidate.with_name(f"{candidate.name}.{METADATA}")
+            if sidecar.is_file():
+                sidecar.unlink()
+        return found
+
     def write_record(self, key: str, value: bytes, content_type: str) -> None:
         path = self.kvs / quote(key, safe="")
         path.write_bytes(value)
@@ -157,6 +179,15 @@ class RunFolder:
             return self.log_path.read_bytes()
         except OSError:
             return b""
+
+
+_PUSH_LOCKS: dict[Path, threading.Lock] = {}
+_PUSH_LOCKS_GUARD = threading.Lock()
+
+
+def _push_lock(folder: Path) -> threading.Lock:
+    with _PUSH_LOCKS_GUARD:
+        return _PUSH_LOCKS.setdefault(folder, threading.Lock())
 
 
 def glob_escape(text: str) -> str:
