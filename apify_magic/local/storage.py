@@ -327,11 +327,16 @@ class ItemLines:
 
 
 def _dumps(value: Any) -> bytes:
+    """JSON of a stored item: orjson's, else the standard library's for what orjson refuses
+    (integers past 64 bits, lone surrogates, kept as `\\udXXX` escapes)."""
     try:
         import orjson
     except ImportError:
-        return json.dumps(value, ensure_ascii=False).encode()
-    return orjson.dumps(value)
+        return json.dumps(value).encode()
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value).encode()
 
 
 def _unwind(items: list[Any], fields: list[str]) -> list[Any]:
