@@ -547,7 +547,8 @@ class Runner:
     def resurrect(self, run: Run, actor: ActorDef, options: RunOptions) -> None:
         """Start a finished run again on its storages with new options (400 if running)."""
         with run.lock:
-            if not run.is_terminal:
+            # Terminal but not yet done: the wait loop is still finishing it.
+            if not run.is_terminal or not run.done.is_set():
                 raise ApiError(400, "invalid-request",
                                f"The run {run.id} is {run.status}: only a finished run can be "
                                "resurrected")
@@ -676,6 +677,8 @@ class Runner:
             run.finished_at = datetime.now(timezone.utc)
             run.mem_current_bytes = 0
             data = run.to_dict()
+            # Once `done` is set the run can be resurrected (READY again) at any moment.
+            status = run.status
         with contextlib.suppress(OSError):
             run.folder.save_run(data)
         with self._lock:
@@ -683,7 +686,7 @@ class Runner:
         run.done.set()
         event = {"SUCCEEDED": "ACTOR.RUN.SUCCEEDED", "FAILED": "ACTOR.RUN.FAILED",
                  "TIMED-OUT": "ACTOR.RUN.TIMED_OUT", "ABORTED": "ACTOR.RUN.ABORTED"}
-        self._emit(run, event[run.status])
+        self._emit(run, event[status])
         self._prune()
 
     def _emit(self, run: Run, event: str) -> None:
