@@ -27,6 +27,8 @@ from apify_magic.local.registry import USERNAME, ActorDef, Registry
 from apify_magic.local.run_options import run_options
 from apify_magic.local.runner import Run, Runner, iso
 from apify_magic.local.runs_api import RunsApi, filter_runs, run_list, wait_for_finish
+from apify_magic.local.tasks import TasksApi
+from apify_magic.local.webhooks_api import WebhooksApi
 from apify_magic.local.wire import (
     WORKER_THREADS,
     Guard,
@@ -398,7 +400,7 @@ ROUTES: RouteTable = [
 
 
 # The other modules' route groups, served after the core table.
-GROUPS: list[type[RouteGroup]] = []
+GROUPS: list[type[RouteGroup]] = [TasksApi, WebhooksApi]
 
 # Each way the spec names a run: (path, kind for `Api.select_run`), the last before an id.
 RUN_PATHS = [

@@ -690,7 +690,8 @@ class Runner:
         self._prune()
 
     def _emit(self, run: Run, event: str) -> None:
-        if self.on_event is not None and run.webhooks:
+        # Every run's events: saved webhooks may wait for runs that have no ad-hoc ones.
+        if self.on_event is not None:
             self.on_event(run, event)
 
     def _prune(self) -> None:

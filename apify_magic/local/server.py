@@ -88,7 +88,8 @@ class LocalRuntime:
         return f"LocalRuntime({self.url!r})"
 
     def _on_event(self, run: Run, event: str) -> None:
-        webhooks.deliver_all(run.to_dict(), run.webhooks, event)
+        # The run's ad-hoc webhooks and the saved ones whose condition it meets.
+        webhooks.dispatcher(self.data_dir).on_run_event(run.to_dict(), run.webhooks, event)
 
     def start(self) -> LocalRuntime:
         """Serve from a daemon thread; return once the server is accepting."""
@@ -117,6 +118,7 @@ class LocalRuntime:
         with contextlib.suppress(OSError):
             self._socket.close()
         self.runner.stop()
+        webhooks.dispatcher(self.data_dir).stop()
 
     def __enter__(self) -> LocalRuntime:
         return self.start()
