@@ -274,6 +274,7 @@ class Run:
                     "statusMessage": "The local runtime stopped before the run ended"}
             folder.save_run(data)
         run.status = str(data["status"])
+        run.task_id = data.get("actorTaskId")  # a task's runs stay its runs after a restart
         run.kvs_id = str(data.get("defaultKeyValueStoreId", run.kvs_id))
         run.dataset_id = str(data.get("defaultDatasetId", run.dataset_id))
         run.queue_id = str(data.get("defaultRequestQueueId", run.queue_id))

@@ -30,6 +30,9 @@ SPEC_PATH = Path(__file__).parent / "apify-openapi" / "bundled.json.gz"
 METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 MAX_PROBLEMS = 10
 ITEMS = "/v2/datasets/{datasetId}/items"
+ACTOR_ITEMS = "/v2/actors/{actorId}/run-sync-get-dataset-items"
+TASK_ITEMS_NOTE = ("a task's run-sync-get-dataset-items is declared as a JSON object, but it "
+                   "answers the dataset's items (an array) as the Actor's twin declares")
 
 # Where the spec declares less than the platform answers: (path suffix, reason).
 # The body of a matching 2xx is checked only for what its content type says it is.
@@ -287,6 +290,7 @@ def check(method: str, path: str, status: int, content_type: str | None, body: b
         return result  # the envelope's problems say it; the schema would repeat them
     content = response.get("content") or {}
     lenient = _too_strict(op.template) if 200 <= status < 300 else None
+    schema_template = op.template
 
     if method == "HEAD" or status in (204, 304) or (300 <= status < 400 and not content):
         if status == 204 and body:
@@ -302,6 +306,12 @@ def check(method: str, path: str, status: int, content_type: str | None, body: b
         return result
 
     if lenient and op.template.endswith("/run-sync-get-dataset-items"):
+        if op.template.startswith("/v2/actor-tasks/"):
+            # The task twin declares a JSON object where the Actor's declares the items'
+            # array: it answers what the Actor's answers.
+            result.notes.append(f"spec too strict: {TASK_ITEMS_NOTE}")
+            content = spec()["paths"][ACTOR_ITEMS][op.key]["responses"]["201"]["content"]
+            schema_template = ACTOR_ITEMS
         if _content_for(content, media) is None:
             result.notes.append(f"spec too strict: {lenient}")
             content = spec()["paths"][ITEMS]["get"]["responses"]["200"]["content"]
@@ -337,7 +347,8 @@ def check(method: str, path: str, status: int, content_type: str | None, body: b
         problems.append("body is not valid JSON")
         result.ok = False
         return result
-    errors = sorted(_validator(op.template, op.key, status_key, media_key).iter_errors(doc),
+    errors = sorted(_validator(schema_template, op.key, status_key, media_key)
+                    .iter_errors(doc),
                     key=lambda e: list(e.absolute_path))
     for error in errors[:MAX_PROBLEMS]:
         # Array indexes as [*]: the same fault in every item is one problem.
