@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from apify_client import ApifyClient
+from contract.openapi import check
 from local_helpers import WARM_STARTS
 
 from apify_magic.local import LocalRuntime
 from apify_magic.local.registry import SHIPPED_ACTORS
-from contract.openapi import check
-
 
 TEST_ACTORS = Path(__file__).parent / "actors"
 
