@@ -75,6 +75,11 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def _collection(task: bool) -> str:
+    """The path segment of what a run-starting id names: an Actor, or an Actor task."""
+    return "actor-tasks" if task else "actors"
+
+
 def check_actor_id(actor_id: str) -> str:
     if not _ACTOR_ID.match(actor_id) or actor_id.strip(".~") == "" or ".." in actor_id:
         raise OptionError(f"{actor_id!r} is not an Actor id",
@@ -155,11 +160,11 @@ class ApifyClient:
         return "/".join([self.target.base_url, "v2", *(quote(s, safe="~") for s in segments)])
 
     def run_sync(self, actor_id: str, options: RunOptions, payload: Payload,
-                 dataset: Mapping[str, str] | None = None) -> RunResult:
+                 dataset: Mapping[str, str] | None = None, *, task: bool = False) -> RunResult:
         """POST the payload as INPUT to run-sync and return the OUTPUT record.
 
         With `dataset` (the items parameters), run-sync-get-dataset-items returns the
-        default dataset's items instead.
+        default dataset's items instead. With `task`, `actor_id` names an Actor task.
         """
         check_actor_id(actor_id)
         params = options.query_params()
@@ -171,7 +176,7 @@ class ApifyClient:
         headers = {**self.headers(), "Content-Type": payload.content_type}
         started = time.monotonic()
         response = self._post_once_or_retry(
-            actor_id, self.url("actors", actor_id, endpoint), params=params,
+            actor_id, self.url(_collection(task), actor_id, endpoint), params=params,
             content=payload.content, headers=headers, timeout=timeout)
         if response.status_code >= 400:
             raise self.api_error(response, actor_id)
@@ -186,14 +191,15 @@ class ApifyClient:
 
     # -- asynchronous runs ---------------------------------------------------------------
 
-    def start_run(self, actor_id: str, options: RunOptions, payload: Payload) -> dict[str, Any]:
-        """POST .../runs: start a run and return the Run object at once."""
+    def start_run(self, actor_id: str, options: RunOptions, payload: Payload, *,
+                  task: bool = False) -> dict[str, Any]:
+        """POST .../runs: start a run (of an Actor task with `task`), return it at once."""
         check_actor_id(actor_id)
         params = options.query_params()
         params.pop("outputRecordKey", None)  # not a parameter of this endpoint
         headers = {**self.headers(), "Content-Type": payload.content_type}
         response = self._post_once_or_retry(
-            actor_id, self.url("actors", actor_id, "runs"), params=params,
+            actor_id, self.url(_collection(task), actor_id, "runs"), params=params,
             content=payload.content, headers=headers, timeout=httpx.Timeout(30.0))
         if response.status_code >= 400:
             raise self.api_error(response, actor_id)
@@ -213,9 +219,9 @@ class ApifyClient:
                                          actor_id=actor_id, run_id=run_id)
         return _data(response)
 
-    def last_run(self, actor_id: str) -> dict[str, Any] | None:
-        """The Actor's most recently started run, if the server lists any."""
-        response = self.get(("actors", actor_id, "runs"),
+    def last_run(self, actor_id: str, *, task: bool = False) -> dict[str, Any] | None:
+        """The Actor's (or task's) most recently started run, if the server lists any."""
+        response = self.get((_collection(task), actor_id, "runs"),
                             params={"desc": "true", "limit": "1"}, actor_id=actor_id)
         items = _data(response).get("items") or []
         return items[0] if items and isinstance(items[0], dict) else None

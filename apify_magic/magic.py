@@ -135,7 +135,8 @@ class ApifyMagic(Magics):
 
     @no_var_expand
     @magic_arguments()
-    @argument("actor", help="Actor id: `username~actor-name`, `~actor-name` or the id.")
+    @argument("actor", help="Actor id: `username~actor-name`, `~actor-name` or the id; "
+                            "with --task, an Actor task's id or `username~task-name`.")
     @argument("variable", nargs="?", default=None,
               help="Notebook variable to bind the result to; without it the result is "
                    "the cell's value.")
@@ -164,6 +165,10 @@ class ApifyMagic(Magics):
     @argument("--webhooks", metavar="JSON|VAR",
               help="Ad-hoc webhooks: a JSON array inline or a variable holding one; each "
                    "needs eventTypes and an http(s) requestUrl -> webhooks (Base64 JSON).")
+    @argument("--task", action="store_true",
+              help="The positional names an Actor task instead of an Actor: its saved "
+                   "input and options apply, the cell body's fields and these options "
+                   "win over them -> /v2/actor-tasks/TASK/run-sync.")
     @argument("--content-type", metavar="TYPE",
               help="Send the body verbatim with this Content-Type (default: the body is "
                    "JSON, checked before sending).")
@@ -256,6 +261,7 @@ class ApifyMagic(Magics):
             progress=args.progress or self.progress,
             watch=args.watch if args.watch is not None else self.watch,
             dataset=_dataset_query(args),
+            task=args.task,
         )
 
     def config_options(self) -> RunOptions:

@@ -53,8 +53,10 @@ class RunFollower:
         self.run = run
         self.progress.status(str(run.get("status")), run.get("statusMessage") or None)
 
-    def start(self, options: RunOptions, payload: Payload) -> dict[str, Any]:
-        self._show(self._wait(lambda: self.client.start_run(self.actor_id, options, payload)))
+    def start(self, options: RunOptions, payload: Payload, *, task: bool = False
+              ) -> dict[str, Any]:
+        self._show(self._wait(lambda: self.client.start_run(self.actor_id, options, payload,
+                                                            task=task)))
         return self.run
 
     def attach(self, run_id: str) -> dict[str, Any]:

@@ -65,6 +65,8 @@ class RunRequest:
     watch: bool = False
     dataset: DatasetQuery | None = None
     attach: str | None = None
+    # `actor_id` names an Actor task: its saved input and options are the defaults.
+    task: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +140,7 @@ def _synced(client: ApifyClient, request: RunRequest, progress: Progress,
     try:
         result = wait_on_main_thread(
             lambda: client.run_sync(request.actor_id, request.options, request.payload,
-                                    dataset), progress, started)
+                                    dataset, task=request.task), progress, started)
     except KeyboardInterrupt:
         print("Interrupted. A run-sync request cannot stop its run: the run may go on "
               "(and cost) until it ends; check Apify Console > Runs, or use --watch, "
@@ -158,7 +160,7 @@ def _attach_hint(client: ApifyClient, request: RunRequest, run_id: str | None,
                  since: float) -> str:
     if run_id is None:
         try:
-            last = client.last_run(request.actor_id)
+            last = client.last_run(request.actor_id, task=request.task)
         except Exception:  # the hint is a courtesy: the 408 is what matters
             last = None
         # Only a run that started after this request can be ours.
@@ -185,7 +187,7 @@ def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
         if request.attach:
             follower.attach(request.attach)
         else:
-            follower.start(request.options, request.payload)
+            follower.start(request.options, request.payload, task=request.task)
     except KeyboardInterrupt:
         print("Interrupted while starting the run: it may have started; check Apify "
               "Console > Runs.")
