@@ -3,9 +3,9 @@
 One file, `records.sqlite3`, in the data dir, so tasks and webhooks outlive a restart as
 runs do. Each object is one row of its kind: its id, when it was made, an optional unique
 key (a task's name, a webhook's idempotency key) and the object itself as JSON. Every call
-opens its own connection: handlers run on many threads, and SQLite's own locking (with
-WAL, readers never wait for the writer) keeps them apart, also across runtimes that share
-a data dir one after the other.
+uses its thread's own connection: handlers run on many threads, and SQLite's own locking
+(with WAL, readers never wait for the writer) keeps them apart, also across runtimes that
+share a data dir one after the other.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class Records:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / RECORDS_FILE
+        self._local = threading.local()
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECS)
         try:
             db.execute("PRAGMA journal_mode=WAL")  # not inside a transaction
@@ -44,17 +46,20 @@ class Records:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECS, isolation_level=None)
+        # One connection per thread, kept: opening one costs more than a query, and every
+        # run event looks for webhooks (a sqlite3 connection belongs to its thread).
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECS,
+                                                  isolation_level=None)
+        db.execute("BEGIN")
         try:
-            db.execute("BEGIN")
             yield db
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        finally:
-            db.close()
 
     def put(self, kind: str, obj: dict[str, Any], *, key: str | None = None,
             owner: str | None = None) -> None:
