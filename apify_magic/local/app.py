@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -22,11 +21,12 @@ from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
 from apify_magic.local import inputs, params, storage, webhooks
-from apify_magic.local.errors import ApiError, invalid_request
+from apify_magic.local.errors import ApiError
 from apify_magic.local.registry import USERNAME, ActorDef, Registry
 from apify_magic.local.run_options import run_options
 from apify_magic.local.runner import Run, Runner, iso
 from apify_magic.local.runs_api import RunsApi, filter_runs, run_list, wait_for_finish
+from apify_magic.local.storages import StoragesApi
 from apify_magic.local.tasks import TasksApi
 from apify_magic.local.webhooks_api import WebhooksApi
 from apify_magic.local.wire import (
@@ -252,96 +252,6 @@ class Api:
         """The id of a run's default storage of a kind (`dataset`, `kvs`, `queue`)."""
         return {"dataset": run.dataset_id, "kvs": run.kvs_id, "queue": run.queue_id}[kind]
 
-    # -- storages --------------------------------------------------------------------
-
-    def _record(self, req: Request, run: Run, key: str) -> Response:
-        record = run.folder.read_record(storage.check_key(key))
-        if record is None:
-            raise storage.record_not_found()
-        return Response(200, record.value, record.content_type)
-
-    def get_record(self, req: Request, store_id: str, key: str) -> Response:
-        return self._record(req, self._store_run(store_id, "kvs"), key)
-
-    def _store_run(self, store_id: str, kind: str) -> Run:
-        run = self.runner.for_store(store_id)
-        wanted = run.kvs_id if kind == "kvs" else run.dataset_id
-        if wanted != store_id:
-            raise ApiError(404, "record-not-found", "Storage was not found")
-        return run
-
-    def store_dict(self, run: Run) -> dict[str, Any]:
-        stamp = iso(run.finished_at or datetime.now(timezone.utc))
-        return {"id": run.kvs_id, "name": None, "userId": USERNAME,
-                "createdAt": iso(run.started_at), "modifiedAt": stamp, "accessedAt": stamp,
-                "actId": run.act_id, "actRunId": run.id}
-
-    def get_store(self, req: Request, store_id: str) -> Response:
-        return json_response({"data": self.store_dict(self._store_run(store_id, "kvs"))})
-
-    def list_keys(self, req: Request, store_id: str) -> Response:
-        run = self._store_run(store_id, "kvs")
-        base = f"{self.base_url()}/v2/key-value-stores/{store_id}/records/"
-        limit = min(params.non_negative(req.query, "limit", None) or 1000, 1000)
-        start = req.query.get("exclusiveStartKey") or None
-        prefix = req.query.get("prefix") or ""
-        keys = [k for k in run.folder.record_keys()
-                if k.startswith(prefix) and (start is None or k > start)]
-        items = []
-        for key in keys[:limit]:
-            record = run.folder.read_record(key)
-            size = len(record.value) if record else 0
-            items.append({"key": key, "size": size, "recordPublicUrl": base + key})
-        truncated = len(keys) > limit
-        return data_response({"items": items, "count": len(items), "limit": limit,
-                              "exclusiveStartKey": start, "isTruncated": truncated,
-                              "nextExclusiveStartKey": items[-1]["key"] if truncated else None})
-
-    def put_record(self, req: Request, store_id: str, key: str) -> Response:
-        run = self._store_run(store_id, "kvs")
-        run.folder.write_record(storage.check_key(key), req.body,
-                                req.content_type or "application/octet-stream")
-        return Response(201, b"{}")
-
-    def delete_record(self, req: Request, store_id: str, key: str) -> Response:
-        run = self._store_run(store_id, "kvs")
-        if not run.folder.delete_record(storage.check_key(key)):
-            raise storage.record_not_found()
-        return Response(204, b"", None)
-
-    def push_items(self, req: Request, dataset_id: str) -> Response:
-        run = self._store_run(dataset_id, "dataset")
-        try:
-            value = json.loads(req.body) if req.body.strip() else None
-        except ValueError:
-            raise invalid_request("The request body is not valid JSON") from None
-        items = value if isinstance(value, list) else [value]
-        if value is None or not all(isinstance(i, dict) for i in items):
-            raise ApiError(400, "invalid-input",
-                           "Dataset items must be a JSON object or an array of objects")
-        run.folder.push_items(items)
-        return Response(201, b"{}")
-
-    def dataset_dict(self, run: Run) -> dict[str, Any]:
-        stamp = iso(run.finished_at or datetime.now(timezone.utc))
-        count = len(run.folder.item_files())
-        return {"id": run.dataset_id, "name": None, "userId": USERNAME,
-                "createdAt": iso(run.started_at), "modifiedAt": stamp, "accessedAt": stamp,
-                "itemCount": count, "cleanItemCount": count, "actId": run.act_id,
-                "actRunId": run.id,
-                "consoleUrl": f"{self.base_url()}/v2/datasets/{run.dataset_id}"}
-
-    def get_dataset(self, req: Request, dataset_id: str) -> Response:
-        return json_response({"data": self.dataset_dict(self._store_run(dataset_id, "dataset"))})
-
-    def _items(self, run: Run, req: Request) -> Response:
-        page = storage.items_page(run.folder, req.query, finished=run.is_terminal)
-        return Response(200, page.body, page.content_type, page.headers())
-
-    def get_items(self, req: Request, dataset_id: str) -> Response:
-        return self._items(self._store_run(dataset_id, "dataset"), req)
-
-
 
 def env_vars(environment: dict[str, str]) -> list[dict[str, Any]]:
     """An Actor version's envVars: a value that names a secret (`@name`) is not shown."""
@@ -386,21 +296,11 @@ ROUTES: RouteTable = [
     (("GET",), "/v2/actors/{actorId}/runs", "list_runs", False),
     (("GET",), "/v2/actor-builds/{buildId}", "get_build_by_id", True),
     (("GET",), "/v2/logs/{buildOrRunId}", "get_any_log", False),
-    (("GET",), "/v2/key-value-stores/{storeId}", "get_store", False),
-    (("GET",), "/v2/key-value-stores/{storeId}/keys", "list_keys", False),
-    (("GET",), "/v2/key-value-stores/{storeId}/records/{recordKey}", "get_record", False),
-    (("PUT", "POST"), "/v2/key-value-stores/{storeId}/records/{recordKey}", "put_record",
-     False),
-    (("DELETE",), "/v2/key-value-stores/{storeId}/records/{recordKey}", "delete_record",
-     False),
-    (("GET",), "/v2/datasets/{datasetId}", "get_dataset", False),
-    (("GET",), "/v2/datasets/{datasetId}/items", "get_items", False),
-    (("POST",), "/v2/datasets/{datasetId}/items", "push_items", False),
 ]
 
 
 # The other modules' route groups, served after the core table.
-GROUPS: list[type[RouteGroup]] = [TasksApi, WebhooksApi]
+GROUPS: list[type[RouteGroup]] = [StoragesApi, TasksApi, WebhooksApi]
 
 # Each way the spec names a run: (path, kind for `Api.select_run`), the last before an id.
 RUN_PATHS = [

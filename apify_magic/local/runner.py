@@ -399,7 +399,7 @@ class Runner:
     def __init__(self, runs_dir: Path, *, memory_budget_mbytes: int = 8192,
                  kill_grace_secs: float = 5.0, keep_runs: int = 1000,
                  on_event: Callable[[Run, str], None] | None = None,
-                 warm_starts: bool = True, sdk_at_home: bool = False) -> None:
+                 warm_starts: bool = True, sdk_at_home: bool = True) -> None:
         self.runs_dir = runs_dir
         self.memory_budget_mbytes = memory_budget_mbytes
         self.kill_grace_secs = kill_grace_secs

@@ -53,7 +53,7 @@ class LocalRuntime:
                  sync_wait_secs: float = 300.0, token: str | None = None,
                  kill_grace_secs: float = 5.0, keep_runs: int = 1000,
                  verbose: bool = False, warm_starts: bool = True,
-                 sdk_at_home: bool = False) -> None:
+                 sdk_at_home: bool = True) -> None:
         self.registry = Registry(actor_dirs)
         self.data_dir = data_dir
         self.verbose = verbose

@@ -147,7 +147,7 @@ async def _serve(request: StarletteRequest, handler: Handler, guard: Guard, publ
     if not public:
         check_token(guard, request.headers.get("authorization"), query)
     body = b""
-    if request.method in ("POST", "PUT", "PATCH"):
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):  # a batch delete has a body
         with anyio.fail_after(BODY_TIMEOUT_SECS):
             try:
                 body = await read_body(request)

@@ -181,7 +181,9 @@ def test_environment_and_older_output_layout(api: httpx.Client) -> None:
     assert env["ACTOR_TIMEOUT_AT"].endswith("Z") and len(env["ACTOR_TIMEOUT_AT"]) == 24
     assert env["APIFY_LOCAL_STORAGE_DIR"] == env["CRAWLEE_STORAGE_DIR"]
     assert env["APIFY_LOCAL_STORAGE_DIR"].endswith(f"{run['id']}/storage")
-    assert "APIFY_IS_AT_HOME" not in env and env["GREETING"] == "hi"
+    # At home, as on the platform: the SDK uses the runtime's API, never the cloud's.
+    assert env["APIFY_IS_AT_HOME"] == "1" and env["GREETING"] == "hi"
+    assert env["APIFY_API_BASE_URL"] == env["APIFY_API_PUBLIC_BASE_URL"] == runtime_url(api)
     assert run["options"] == {"build": "latest", "timeoutSecs": 30, "memoryMbytes": 256,
                               "diskMbytes": 512, "maxItems": 7, "maxTotalChargeUsd": 1.5}
 
@@ -258,3 +260,7 @@ def test_unknown_routes_answer_in_the_envelope(api: httpx.Client) -> None:
                      api.get("/actor-runs/AAAAAAAAAAAAAAAAA")):
         assert response.status_code == 404
         assert set(response.json()["error"]) == {"type", "message"}
+
+
+def runtime_url(api: httpx.Client) -> str:
+    return str(api.base_url).rstrip("/").removesuffix("/v2")
