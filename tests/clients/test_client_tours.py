@@ -37,11 +37,6 @@ TOKEN = "tour-token-not-a-secret"
 
 Tour = tuple[LocalRuntime, Path, list[dict[str, Any]]]  # runtime, its trace, for the session
 
-_TASKS = "not served: /v2/actor-tasks (create, list, get, update, input, runs, delete)"
-_DATASETS = "not served: POST/GET /v2/datasets, PUT/DELETE /v2/datasets/{id}, statistics"
-_STORES = "not served: POST/GET /v2/key-value-stores, PUT/DELETE /v2/key-value-stores/{id}"
-_QUEUES = "not served: /v2/request-queues and everything under it"
-_WEBHOOKS = "not served: /v2/webhooks, /v2/webhooks/{id}, test, dispatches"
 _NULL_INPUT = ("runtime bug: call() with no input sends the body `null`; the runtime answers "
                "400 invalid-input 'INPUT must be a JSON object' (the platform runs with the "
                "schema's defaults)")
@@ -58,31 +53,6 @@ EXPECTED_FAILING: dict[str, str] = {
     "actor.call (no input)": _NULL_INPUT,
     "actor.call (fail Actor: FAILED)": _NULL_INPUT,
     "run.get_streamed_log": _LOG_STAMPS,
-    **{name: _TASKS for name in (
-        "tasks.create", "tasks.list", "task.get + update", "task.get_input + update_input",
-        "task.call", "task.runs.list + last_run", "task.delete")},
-    **{name: _DATASETS for name in (
-        "datasets.get_or_create", "datasets.list", "dataset.get + update",
-        "dataset.push_items", "dataset.list_items + iterate_items", "dataset.get_statistics",
-        "dataset.delete")},
-    **{name: _STORES for name in (
-        "key_value_stores.get_or_create", "key_value_stores.list",
-        "key_value_store.get + update", "key_value_store.set_record",
-        "key_value_store.get_record", "key_value_store.record_exists",
-        "key_value_store.list_keys (limit/exclusiveStartKey/prefix)",
-        "key_value_store.delete_record", "key_value_store.delete")},
-    **{name: _QUEUES for name in (
-        "request_queues.get_or_create", "request_queues.list", "request_queue.get + update",
-        "request_queue.add_request", "request_queue.get_request",
-        "request_queue.update_request", "request_queue.batch_add_requests",
-        "request_queue.list_head", "request_queue.list_and_lock_head",
-        "request_queue.prolong_request_lock", "request_queue.delete_request_lock",
-        "request_queue.unlock_requests", "request_queue.list_requests",
-        "request_queue.delete_request", "request_queue.batch_delete_requests",
-        "request_queue.delete")},
-    **{name: _WEBHOOKS for name in (
-        "webhooks.create", "webhooks.list", "webhook.get + update", "webhook.test",
-        "webhook.dispatches", "webhook.delete")},
 }
 
 

@@ -348,7 +348,7 @@ class Tour:
         await s("task.get_input + update_input", task_input, needs=("task",))
 
         async def task_call() -> None:
-            run = await done(c.task(x["task"]).call(logger=None))
+            run = await done(c.task(x["task"]).call())
             check(val(run, "status") == "SUCCEEDED", f"status {val(run, 'status')}")
             items = await done(c.dataset(run.default_dataset_id).list_items())
             check(items.total == 3, f"task input not used: {items.total} items")
