@@ -99,6 +99,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if folder is None:
         return
     summary = summarise(_exchanges(folder))
+    # One file per process that served: the test process and any kernel's runtime.
+    summary["processes"] = len(list(folder.glob("trace-*.jsonl")))
     summary["mode"] = os.environ.get(MODE_VAR, "enforce")
     _state["summary"] = summary
     results = _state["results"] = session.config.rootpath / RESULTS
@@ -124,7 +126,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     tr.write_line(f"{summary['responses_checked']} responses checked over "
                   f"{len(summary['operations_seen'])} operations: {summary['valid']} valid, "
-                  f"{summary['invalid']} invalid")
+                  f"{summary['invalid']} invalid (from {summary['processes']} processes)")
     width = max(len(n) for n in summary["by_operation"])
     tr.write_line(f"  {'operation':<{width}}  checked  valid  invalid")
     for name, counts in summary["by_operation"].items():

@@ -58,7 +58,7 @@ def test_an_invalid_response_fails_the_session(tmp_path: Path) -> None:
     code, out, summary = _session(tmp_path, 2)
     assert code == pytest.ExitCode.TESTS_FAILED, out
     assert "1 passed" in out
-    assert "2 responses checked over 1 operations: 1 valid, 1 invalid" in out
+    assert "2 responses checked over 1 operations: 1 valid, 1 invalid (from 1 processes)" in out
     assert "INVALID actorRun_get 200" in out and "e.g. GET /v2/actor-runs/r1" in out
     assert "not in the spec: GET /v2/nowhere -> 404" in out
     assert summary["invalid"] == 1 and summary["valid"] == 1
