@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,8 +51,8 @@ _ACTOR_404 = ("runtime bug: an unknown Actor answers 404 actor-not-found; the pl
 # entry when its endpoint lands or its bug is fixed.
 EXPECTED_FAILING: dict[str, str] = {
     "js: actor.get": _ACTOR_404,
-    "actor.call (no input)": _NULL_INPUT,
-    "actor.call (fail Actor: FAILED)": _NULL_INPUT,
+    "python: actor.call (no input)": _NULL_INPUT,
+    "python: actor.call (fail Actor: FAILED)": _NULL_INPUT,
     "run.get_streamed_log": _LOG_STAMPS,
 }
 
@@ -175,3 +176,12 @@ def _run_tour(command: list[str], name: str, tour: Tour, tmp_path: Path,
 def test_python_client_tour(client: str, tour_runtime: Tour, tmp_path: Path) -> None:
     _run_tour([sys.executable, str(HERE / "tour_python.py"), "--client", client],
               f"python-{client}", tour_runtime, tmp_path)
+
+
+def test_js_client_tour(tour_runtime: Tour, tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "node is not installed: install Node.js (Debian's nodejs, or from npm)"
+    assert (JS_DIR / "node_modules" / "apify-client").is_dir(), (
+        f"apify-client is not installed in {JS_DIR}: run .ci/install-node-actors "
+        "(or `npm ci` there)")
+    _run_tour([node, str(JS_DIR / "tour.mjs")], "js", tour_runtime, tmp_path, cwd=JS_DIR)
