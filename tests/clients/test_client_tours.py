@@ -100,14 +100,26 @@ def _trace_lines(trace_dir: Path) -> list[dict[str, Any]]:
 
 
 def _attach_requests(results: list[dict[str, Any]], trace: list[dict[str, Any]]) -> None:
-    """Give each step the responses the runtime sent while it ran (steps run one at a time)."""
+    """Give each step the responses the runtime sent while it ran (steps run one at a time).
+
+    A response is the last step's that started before it was sent (each line goes to one
+    step, even when a millisecond clock makes one step's end the next one's start).
+    """
     for r in results:
-        r["raw"] = [t for t in trace if r["started"] <= t["time"] <= r["ended"] + 0.01]
+        r["raw"] = []
+    for line in trace:
+        owner = None
+        for r in results:
+            if r["started"] <= line["time"]:
+                owner = r
+        if owner is not None and line["time"] <= owner["ended"] + 0.01:
+            owner["raw"].append(line)
+    for r in results:
         r["requests"] = [
             {"method": t["method"], "path": t["path"], "query": t.get("query", ""),
              "status": t["status"],
              "type": _error_type(t) if t["status"] >= 400 else None}
-            for t in sorted(r["raw"], key=lambda t: t["time"])]
+            for t in sorted(r["raw"], key=lambda line: line["time"])]
 
 
 def _error_type(line: dict[str, Any]) -> str | None:
