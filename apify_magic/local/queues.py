@@ -31,7 +31,7 @@ _SCHEMA = """
 create table if not exists requests (
     queue text not null, id text not null, unique_key text not null, order_no real not null,
     handled_at text, lock_until real not null default 0, body text not null,
-    primary key (queue, id));
+    lock_client text, primary key (queue, id));
 create index if not exists head on requests (queue, handled_at, order_no);
 create table if not exists clients (queue text not null, client text not null,
     primary key (queue, client));
@@ -64,6 +64,9 @@ class Queues:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("pragma table_info(requests)")}
+        if "lock_client" not in columns:  # a data dir from before locks had owners
+            self._db.execute("alter table requests add column lock_client text")
         self._lock = threading.Lock()
         self._order = _now()
 
@@ -261,8 +264,9 @@ class Queues:
         with self._tx() as db:
             self._touch(db, queue, client)
             rows = self._head_rows(db, queue, limit)
-            db.executemany("update requests set lock_until = ? where queue = ? and id = ?",
-                           [(until, queue, rid) for rid, _ in rows])
+            db.executemany("update requests set lock_until = ?, lock_client = ? "
+                           "where queue = ? and id = ?",
+                           [(until, client or "", queue, rid) for rid, _ in rows])
             info = self._head_info(db, queue, limit)
             locked = db.execute("select count(*) from requests where queue = ? and "
                                 "handled_at is null and lock_until > ?",
@@ -280,6 +284,7 @@ class Queues:
         until = _now() + lock_secs
         with self._tx() as db:
             self._touch(db, queue, client)
+            _check_owner(db, queue, rid, client)
             changed = db.execute(
                 "update requests set lock_until = ?" + (", order_no = ?" if forefront else "")
                 + " where queue = ? and id = ? and handled_at is null and lock_until > ?",
@@ -292,6 +297,7 @@ class Queues:
     def delete_lock(self, queue: str, rid: str, *, forefront: bool, client: str | None) -> None:
         with self._tx() as db:
             self._touch(db, queue, client)
+            _check_owner(db, queue, rid, client)
             changed = db.execute(
                 "update requests set lock_until = 0" + (", order_no = ?" if forefront else "")
                 + " where queue = ? and id = ? and lock_until > ?",
@@ -302,13 +308,25 @@ class Queues:
     def unlock_all(self, queue: str, client: str | None) -> dict[str, Any]:
         with self._tx() as db:
             self._touch(db, queue, client)
+            # Only this client's locks, as the spec says: another client's stay.
             changed = db.execute("update requests set lock_until = 0 where queue = ? and "
-                                 "lock_until > ?", (queue, _now()))
+                                 "lock_until > ? and coalesce(lock_client, '') = ?",
+                                 (queue, _now(), client or ""))
         return {"unlockedCount": changed.rowcount}
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _check_owner(db: sqlite3.Connection, queue: str, rid: str, client: str | None) -> None:
+    """A live lock is prolonged or released only by the client that took it (the spec:
+    "only by the client that has locked it"); no clientKey is a client of its own."""
+    row = db.execute("select coalesce(lock_client, '') from requests where queue = ? and "
+                     "id = ? and lock_until > ?", (queue, rid, _now())).fetchone()
+    if row is not None and row[0] != (client or ""):
+        raise ApiError(403, "request-handled-or-locked",
+                       "The request is locked by another client")
 
 
 def _checked(request: Any) -> dict[str, Any]:

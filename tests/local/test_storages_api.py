@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from apify_client import ApifyClient
+from apify_client.errors import ApifyApiError
 
 from apify_magic.local import LocalRuntime
 from apify_magic.local.queues import request_id
@@ -120,7 +122,17 @@ def test_locks_are_exclusive_expire_and_prolong(make_runtime: Any) -> None:
     assert prolonged is not None
     a.delete_request_lock(taken[0], forefront=True)
     assert [r.id for r in a.list_head(limit=1).items] == [taken[0]]
-    assert a.unlock_requests().unlocked_count == 19
+    # Only the lock's owner prolongs or releases it; unlocking frees one's own locks only.
+    theirs = grabs[1][0]  # locked by b
+    for refused in (lambda: a.prolong_request_lock(theirs, lock_duration=timedelta(seconds=9)),
+                    lambda: a.delete_request_lock(theirs)):
+        with pytest.raises(ApifyApiError) as error:
+            refused()
+        assert error.value.status_code == 403
+        assert error.value.type == "request-handled-or-locked"
+    assert theirs not in [r.id for r in a.list_head(limit=50).items]
+    assert a.unlock_requests().unlocked_count == 10  # a's 9 + 2 locks, one released above
+    assert b.unlock_requests().unlocked_count == 9
     short = a.list_and_lock_head(lock_duration=timedelta(seconds=1), limit=20)
     assert len(short.items) == 20
     time.sleep(1.2)
