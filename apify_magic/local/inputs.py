@@ -36,6 +36,8 @@ def prepare(schema: dict[str, Any] | None, body: bytes, content_type: str) -> tu
         value = json.loads(body) if body.strip() else {}
     except ValueError as err:
         raise _invalid(f"INPUT is not valid JSON: {err}") from None
+    if value is None:  # apify-client sends `null` for no input: the platform runs on defaults
+        value = {}
     if not isinstance(value, dict):
         raise _invalid("INPUT must be a JSON object")
     merged = with_defaults(schema, value)

@@ -38,9 +38,6 @@ TOKEN = "tour-token-not-a-secret"
 
 Tour = tuple[LocalRuntime, Path, list[dict[str, Any]]]  # runtime, its trace, for the session
 
-_NULL_INPUT = ("runtime bug: call() with no input sends the body `null`; the runtime answers "
-               "400 invalid-input 'INPUT must be a JSON object' (the platform runs with the "
-               "schema's defaults)")
 _LOG_STAMPS = ("runtime difference: log lines have no ISO timestamp prefix, so the client's "
                "streamed log (split on `YYYY-MM-DDTHH:MM:SS.mmmZ`) gives the logger nothing")
 
@@ -51,8 +48,6 @@ _ACTOR_404 = ("runtime bug: an unknown Actor answers 404 actor-not-found; the pl
 # entry when its endpoint lands or its bug is fixed.
 EXPECTED_FAILING: dict[str, str] = {
     "js: actor.get": _ACTOR_404,
-    "python: actor.call (no input)": _NULL_INPUT,
-    "python: actor.call (fail Actor: FAILED)": _NULL_INPUT,
     "run.get_streamed_log": _LOG_STAMPS,
 }
 
