@@ -79,6 +79,10 @@ class ActorDef:
     environment: dict[str, str]
     input_schema: dict[str, Any] | None
     output_schema: dict[str, Any] | None
+    # Local stand-in for the prices set in the Console: actor.json's "pricingInfo",
+    # e.g. {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents":
+    # {"page": {"eventTitle": "A page", "eventPriceUsd": 0.01}}}}.
+    pricing_info: dict[str, Any] | None
     default_memory_mbytes: int
     min_memory_mbytes: int
     max_memory_mbytes: int
@@ -100,6 +104,15 @@ class ActorDef:
 
     def matches_build(self, build: str) -> bool:
         return build in ("latest", self.build_tag, self.version, self.build_number, self.build_id)
+
+    def event_prices(self) -> dict[str, float]:
+        """Pay-per-event prices by event name (empty unless the model is PAY_PER_EVENT)."""
+        info = self.pricing_info or {}
+        if info.get("pricingModel") != "PAY_PER_EVENT":
+            return {}
+        events = (info.get("pricingPerEvent") or {}).get("actorChargeEvents") or {}
+        return {str(name): float(event.get("eventPriceUsd") or 0)
+                for name, event in events.items() if isinstance(event, dict)}
 
     def is_node(self) -> bool:
         return (self.folder / "package.json").is_file() and not _python_entry(self.folder)
@@ -171,6 +184,8 @@ def load_actor(folder: Path) -> ActorDef:
         environment={str(k): str(v) for k, v in dict(environment).items()},
         input_schema=_input_schema(folder, spec),
         output_schema=_schema_file(folder, spec.get("output")),
+        pricing_info=(spec["pricingInfo"] if isinstance(spec.get("pricingInfo"), dict)
+                      else None),
         default_memory_mbytes=_int(spec.get("defaultMemoryMbytes"), DEFAULT_MEMORY_MBYTES),
         min_memory_mbytes=_int(spec.get("minMemoryMbytes"), MIN_MEMORY_MBYTES),
         max_memory_mbytes=_int(spec.get("maxMemoryMbytes"), MAX_MEMORY_MBYTES),

@@ -254,11 +254,36 @@ class Run:
                 "usage": {"ACTOR_COMPUTE_UNITS": round(compute_units, 6)},
                 "usageUsd": {"ACTOR_COMPUTE_UNITS": round(compute_units
                                                           * COMPUTE_UNIT_USD, 6)},
-                "usageTotalUsd": round(compute_units * COMPUTE_UNIT_USD, 6),
+                "usageTotalUsd": round(compute_units * COMPUTE_UNIT_USD
+                                       + self.charged_usd(), 6),
             }
+            pricing = self.pricing_info()
+            if pricing is not None:
+                data["pricingInfo"] = pricing
             if self.actor is not None and self.actor.output_schema is not None:
                 data["output"] = outputs.resolve(self.actor.output_schema, data, self.api_url)
             return data
+
+    def pricing_info(self) -> dict[str, Any] | None:
+        """The Actor's prices as a run carries them (`pricingInfo`), if it declares any."""
+        if self.actor is None or self.actor.pricing_info is None:
+            return None
+        stamp = iso(self.started_at)
+        info = json.loads(json.dumps(self.actor.pricing_info))  # a copy to fill in
+        events = (info.get("pricingPerEvent") or {}).get("actorChargeEvents") or {}
+        for name, event in events.items():
+            if isinstance(event, dict):  # the platform always gives both; clients need them
+                event.setdefault("eventTitle", name)
+                event.setdefault("eventDescription", event["eventTitle"])
+        return {"apifyMarginPercentage": 0, "createdAt": stamp, "startedAt": stamp, **info}
+
+    def charged_usd(self) -> float:
+        """What the charged events cost, never beyond maxTotalChargeUsd (the platform's cap:
+        charges past it are not paid)."""
+        prices = self.actor.event_prices() if self.actor is not None else {}
+        total = sum(prices.get(name, 0.0) * count for name, count in self.charged_events.items())
+        cap = self.options.max_total_charge_usd
+        return min(total, cap) if cap is not None else total
 
     @classmethod
     def from_saved(cls, data: dict[str, Any], folder: RunFolder) -> Run:
@@ -315,6 +340,10 @@ def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, 
         "CRAWLEE_STORAGE_DIR": storage,
         "PYTHONUNBUFFERED": "1",
     })
+    pricing = run.pricing_info()
+    if pricing is not None:  # the SDKs read prices and counts from these, as on the platform
+        env["APIFY_ACTOR_PRICING_INFO"] = json.dumps(pricing)
+        env["APIFY_CHARGED_ACTOR_EVENT_COUNTS"] = json.dumps(run.charged_events)
     if run.at_home:
         # As on the platform: the SDK keeps input, items, records and status through the
         # API instead of files, so SDK Actors in every language behave alike.
