@@ -9,6 +9,7 @@ thread (see progress.py).
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from apify_magic.progress import Pending, Progress, wait_on_main_thread
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 POLL_WAIT_SECS = 1.0
 LOG_TAIL_LINES = 5
+_LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ")
 
 T = TypeVar("T")
 
@@ -98,7 +100,9 @@ class RunFollower:
             log = self.client.get_log(str(run_id), actor_id=self.actor_id)
         except Exception:  # the failure matters more than its log
             log = ""
-        tail = [line for line in log.splitlines() if line.strip()][-LOG_TAIL_LINES:]
+        # Without the time stamps the platform puts before each line: the words matter here.
+        tail = [_LOG_STAMP.sub("", line) for line in log.splitlines()
+                if line.strip()][-LOG_TAIL_LINES:]
         note = self.run.get("statusMessage")
         hint = (f"status message: {note}" if note else "the run left no status message")
         if tail:
@@ -109,19 +113,22 @@ class RunFollower:
 
     # -- results -------------------------------------------------------------------------
 
-    def record(self, key: str) -> tuple[bytes, str]:
-        store = str(self.run.get("defaultKeyValueStoreId"))
+    def record(self, key: str, store: str | None = None) -> tuple[bytes, str]:
+        """A record of `store` (the run's default store unless named); b"" when missing."""
+        store = store or str(self.run.get("defaultKeyValueStoreId"))
         found = self._wait(lambda: self.client.get_record(
             store, key, actor_id=self.actor_id, run_id=self.run_id))
         return found if found is not None else (b"", "")
 
-    def dataset(self, query: DatasetQuery, as_frame: bool) -> Any:
-        """The default dataset's items, read in pages with a running count.
+    def dataset(self, query: DatasetQuery, as_frame: bool, dataset_id: str | None = None
+                ) -> Any:
+        """The items of the run's default dataset (or `dataset_id`'s), in pages with a
+        running count.
 
         The next page is fetched while this one is parsed: the request waits on the
         socket and the parser in Arrow, so neither holds the GIL for long.
         """
-        dataset_id = str(self.run.get("defaultDatasetId"))
+        dataset_id = dataset_id or str(self.run.get("defaultDatasetId"))
         position = query.offset or 0
         end: int | None = None if query.limit is None else position + query.limit
         builder = FrameBuilder() if as_frame else None

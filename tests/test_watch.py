@@ -91,6 +91,8 @@ def test_failed_watched_run_raises_run_failed_with_log_tail(ip: Any) -> None:
     assert isinstance(err, errors.RunFailedError)
     assert err.run_id and f"run ID: {err.run_id}, status: FAILED" in err.message
     assert "last lines of the log" in err.hint
+    # The log's lines, without the time stamps the runtime (as the platform) writes.
+    assert "\n  Error: This Actor fails on purpose" in err.hint and "Z Error" not in err.hint
 
 
 class FlakyTransport(httpx.BaseTransport):

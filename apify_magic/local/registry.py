@@ -125,7 +125,7 @@ class ActorDef:
                 raise ApiError(400, "invalid-request",
                                f"Actor {self.name} is a Node.js Actor and node/npm is not "
                                "installed")
-            return [npm, "start", "--silent"], {}
+            return _node_command(self.folder, npm), {}
         entry = _python_entry(self.folder)
         if entry is None:
             raise ApiError(400, "invalid-request",
@@ -136,6 +136,29 @@ class ActorDef:
         args, pythonpath = entry
         env = {"PYTHONPATH": pythonpath} if pythonpath else {}
         return [python, *args], env
+
+
+def _node_command(folder: Path, npm: str) -> list[str]:
+    """As the platform's Node images start an Actor: `npm start` when package.json has a
+    start script, else `node` on its `main` (index.js when it names none)."""
+    try:
+        package = json.loads((folder / "package.json").read_bytes())
+    except (OSError, ValueError):
+        package = None
+    if not isinstance(package, dict):
+        raise invalid_request("The Actor's package.json is not a JSON object")
+    scripts = package.get("scripts")
+    if isinstance(scripts, dict) and scripts.get("start"):
+        return [npm, "start", "--silent"]
+    main = package.get("main")
+    main = main if isinstance(main, str) and main else "index.js"
+    entry = (folder / main).resolve()
+    if not entry.is_relative_to(folder.resolve()) or not entry.is_file():
+        raise invalid_request(f"The Actor's package.json has no start script and its main "
+                              f"({main}) is not a file in the Actor's folder")
+    node = shutil.which("node")
+    assert node is not None  # checked by the caller
+    return [node, str(entry)]
 
 
 def _python_entry(folder: Path) -> tuple[list[str], str] | None:
@@ -279,7 +302,7 @@ class Registry:
         return list(found.values())
 
     def find(self, actor_id: str) -> ActorDef:
-        """The Actor for an id from a URL; 404 `actor-not-found` when there is none."""
+        """The Actor for an id from a URL; 404 `record-not-found` when there is none."""
         actor_id = safe_segment(actor_id, "Actor id")
         owner, _, name = actor_id.rpartition("~")
         if owner not in ("", USERNAME):
@@ -291,4 +314,6 @@ class Registry:
 
 
 def _actor_not_found() -> ApiError:
-    return ApiError(404, "actor-not-found", "Actor was not found")
+    # The platform's type for a missing Actor is the generic record-not-found (the spec's
+    # NotFound response), the one type both official clients turn into None/undefined.
+    return ApiError(404, "record-not-found", "Actor was not found")

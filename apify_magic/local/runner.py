@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from apify_magic.local import outputs
 from apify_magic.local.errors import ApiError
+from apify_magic.local.logpipe import LogPipe, append_line
 from apify_magic.local.registry import USERNAME, ActorDef, new_id
 from apify_magic.local.storage import RunFolder, remove_tree
 from apify_magic.local.warm import WarmPool
@@ -158,6 +159,8 @@ class Run:
         self.done = threading.Event()
         self.proc: ActorProcess | None = None
         self.start_mode: str | None = None  # warm | cold
+        self.log_pipe: LogPipe | None = None  # the running process's stdout and stderr
+        self.spawn_count = 0  # processes started (restarts, metamorphs, resurrections)
         # timeout | abort | memory | stop end the run; reboot | metamorph start it again
         self.kill_reason: str | None = None
         self.kill_at: float | None = None
@@ -630,17 +633,23 @@ class Runner:
         assert run.actor is not None
         argv, extra_env = run.actor.command()
         env = _environment(run, run.actor, extra_env)
-        warm = None
-        if self.warm is not None:
-            warm = self.warm.spawn(argv, env, run.actor.folder, run.folder.log_path)
-        if warm is not None:
-            run.proc, run.start_mode = warm, "warm"
-        else:
-            with open(run.folder.log_path, "ab") as log:
+        pipe = LogPipe(run.folder.log_path, f"process-{run.spawn_count}")
+        run.spawn_count += 1
+        try:
+            warm = None
+            if self.warm is not None:
+                warm = self.warm.spawn(argv, env, run.actor.folder, pipe.path)
+            if warm is not None:
+                run.proc, run.start_mode = warm, "warm"
+            else:
                 run.proc = subprocess.Popen(
                     argv, cwd=run.actor.folder, env=env, stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            run.start_mode = "cold"
+                    stdout=pipe.write_fd, stderr=subprocess.STDOUT, start_new_session=True)
+                run.start_mode = "cold"
+        except BaseException:
+            pipe.close()
+            raise
+        run.log_pipe = pipe
         with self._lock:
             self._sessions.add(run.proc.pid)
         run.status = "RUNNING"
@@ -656,6 +665,9 @@ class Runner:
             if not _signal_group(proc.pid, signal.SIGKILL):
                 with self._lock:
                     self._sessions.discard(proc.pid)
+            if run.log_pipe is not None:  # the log is whole before the run ends or restarts
+                run.log_pipe.close()
+                run.log_pipe = None
             with run.lock:
                 run.exit_code = code if code >= 0 else 128 - code
                 if run.kill_reason in ("reboot", "metamorph") and not self._stopping:
@@ -672,10 +684,10 @@ class Runner:
                         and run.restart_count < MAX_RESTARTS and not self._stopping):
                     run.restart_count += 1
                     run.kill_reason = None
-                    with open(run.folder.log_path, "ab") as log:
-                        log.write(f"\n[apify-magic-local] The run failed (exit code "
-                                  f"{run.exit_code}); restart {run.restart_count} of "
-                                  f"{MAX_RESTARTS}\n".encode())
+                    append_line(run.folder.log_path,
+                                f"[apify-magic-local] The run failed (exit code "
+                                f"{run.exit_code}); restart {run.restart_count} of "
+                                f"{MAX_RESTARTS}")
                     try:
                         self._spawn(run)
                         continue

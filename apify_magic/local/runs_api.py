@@ -8,6 +8,7 @@ spec names a run (`/v2/actor-runs/{runId}`, `/v2/actors/{actorId}/runs/last`,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
 
 MAX_WAIT_FOR_FINISH_SECS = 60.0
 LOG_STREAM_POLL_SECS = 0.2
+_ANSI = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+def printable(log: bytes) -> bytes:
+    """A log without ANSI escape codes (colours, cursor moves), as the platform serves it."""
+    return _ANSI.sub(b"", log)
+
+
 TEXT_TYPE = "text/plain; charset=utf-8"
 # Which ways of naming a run each action is served under, as in the spec.
 ALL = frozenset({"run", "actor-last", "task-last", "actor-run"})
@@ -190,16 +199,20 @@ class RunsApi:
         return json_response({}, 201)  # the spec's 201: an empty JSON object
 
     def get_log(self, req: Request, run: Run) -> Response:
+        # The platform removes ANSI escape codes unless `raw` asks for the log verbatim.
+        keep = (lambda data: data) if params.is_true(req.query.get("raw")) else printable
         if not params.is_true(req.query.get("stream")) or run.is_terminal:
-            return Response(200, run.folder.log(), TEXT_TYPE)
+            return Response(200, keep(run.folder.log()), TEXT_TYPE)
 
         async def stream() -> AsyncIterator[bytes]:
             offset = 0
             while True:
                 finished = run.done.is_set()
                 data = run.folder.log()[offset:]
+                if not finished:  # whole lines only: an escape code is never cut in two
+                    data = data[:data.rfind(b"\n") + 1]
                 if data:
-                    yield data
+                    yield keep(data)
                     offset += len(data)
                 if finished:
                     return

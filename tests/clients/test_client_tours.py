@@ -38,25 +38,14 @@ TOKEN = "tour-token-not-a-secret"
 
 Tour = tuple[LocalRuntime, Path, list[dict[str, Any]]]  # runtime, its trace, for the session
 
-_LOG_STAMPS = ("runtime difference: log lines have no ISO timestamp prefix, so the client's "
-               "streamed log (split on `YYYY-MM-DDTHH:MM:SS.mmmZ`) gives the logger nothing")
-
-_ACTOR_404 = ("runtime bug: an unknown Actor answers 404 actor-not-found; the platform says "
-              "record-not-found, the one type the clients turn into None/undefined")
-
 # Step name (or "<client>: <step>" for one client only) -> why it fails today. Remove an
 # entry when its endpoint lands or its bug is fixed.
-EXPECTED_FAILING: dict[str, str] = {
-    "js: actor.get": _ACTOR_404,
-    "run.get_streamed_log": _LOG_STAMPS,
-}
+EXPECTED_FAILING: dict[str, str] = {}
 
 
 # (step, error type) of 404s the platform would not give, that the runtime gives today in a
 # step that passes anyway. Each must still happen: an entry that stops happening fails.
-EXPECTED_BAD_404: dict[tuple[str, str], str] = {
-    ("actor.get", "actor-not-found"): _ACTOR_404,
-}
+EXPECTED_BAD_404: dict[tuple[str, str], str] = {}
 
 
 def expected_failing(client: str, step: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 # The whole suite runs with warm starts (the default) or, with APIFY_MAGIC_WARM_STARTS=0,
 # without: every runtime the tests build takes this.
@@ -80,3 +81,13 @@ def encode_webhooks(hooks: list[dict[str, object]]) -> str:
     import json
 
     return base64.b64encode(json.dumps(hooks).encode()).decode()
+
+
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z ", re.MULTILINE)
+
+
+def unstamped(log: str) -> str:
+    """A run's log without the time stamps that start its lines (each line must have one)."""
+    lines = log.splitlines(keepends=True)
+    assert all(_STAMP.match(line) for line in lines), log
+    return _STAMP.sub("", log)

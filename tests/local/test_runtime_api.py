@@ -123,11 +123,11 @@ def test_missing_output_record_is_an_empty_201(api: httpx.Client) -> None:
     assert response.status_code == 201 and response.content == b""
 
 
-def test_unknown_actor_is_404_actor_not_found(api: httpx.Client) -> None:
+def test_unknown_actor_is_404_record_not_found(api: httpx.Client) -> None:
     for actor in ("nope", "someone~hello", "~nope"):
         response = run_sync(api, actor)
         assert response.status_code == 404
-        assert response.json() == {"error": {"type": "actor-not-found",
+        assert response.json() == {"error": {"type": "record-not-found",
                                              "message": "Actor was not found"}}
 
 

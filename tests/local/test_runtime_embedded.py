@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -101,6 +102,27 @@ def test_node_actor_starts_with_npm_start(api: httpx.Client) -> None:
     response = api.post("/acts/node-hello/run-sync", json={"name": "Ada"})
     assert response.status_code == 201, response.text
     assert response.json() == {"greeting": "Hello from Node, Ada!"}
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="node/npm not installed")
+def test_node_actor_without_start_script_runs_its_main(api: httpx.Client) -> None:
+    response = api.post("/acts/node-main/run-sync", json={})
+    assert response.status_code == 201, response.text
+    assert response.json() == {"script": "src/run.js", "npm": False}
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="node/npm not installed")
+def test_node_actor_with_nothing_to_start_is_refused(
+        make_runtime: Callable[..., LocalRuntime], tmp_path: Path) -> None:
+    folder = tmp_path / "actors" / "no-main"
+    (folder / ".actor").mkdir(parents=True)
+    (folder / ".actor" / "actor.json").write_text('{"actorSpecification": 1, "name": "no-main"}')
+    (folder / "package.json").write_text('{"name": "no-main", "main": "../../escape.js"}')
+    (tmp_path / "escape.js").write_text("")
+    runtime = make_runtime(actor_dirs=[tmp_path / "actors"])
+    response = httpx.post(f"{runtime.url}/v2/acts/no-main/run-sync", json={})
+    assert response.status_code == 400
+    assert "no start script" in response.json()["error"]["message"]
 
 
 def test_every_shipped_actor_has_a_schema_with_titles_defaults_and_types() -> None:

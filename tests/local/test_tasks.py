@@ -126,7 +126,7 @@ def test_run_sync_and_dataset_items(client: ApifyClient, api: httpx.Client) -> N
 
 def test_refusals(client: ApifyClient, api: httpx.Client) -> None:
     missing = api.post("/actor-tasks", json={"actId": "no-such-actor", "name": _name()})
-    assert missing.status_code == 404 and checked(missing)["error"]["type"] == "actor-not-found"
+    assert missing.status_code == 404 and checked(missing)["error"]["type"] == "record-not-found"
     for body in ({"name": _name()}, {"actId": "hello", "name": "bad name!"},
                  {"actId": "hello", "name": _name(), "options": {"memoryMbytes": 300}},
                  {"actId": "hello", "name": _name(), "options": {"timeoutSecs": "soon"}},
