@@ -1,9 +1,16 @@
 """Checking an INPUT against an Actor's input schema: one set of rules for both sides.
 
-The panel's form uses them to put a message beside a field before anything is sent; the
-local runtime uses them to answer 400 `invalid-input` as the platform does
+The platform checks INPUT against the input schema as JSON Schema (nested objects, array
+items, patterns, enums, `required`); so do we, with `jsonschema`, the reference validator.
+An Apify input schema is JSON Schema plus UI keys (`editor`, `prefill`, `sectionCaption`...)
+and `nullable`; `json_schema` keeps the validation keywords whose values are well formed
+(an Actor's schema may be wrong, and a wrong schema must never crash a run) and turns
+`nullable` into a `null` type.
+
+The panel's form uses the messages to put one beside a field before anything is sent; the
+local runtime answers 400 `invalid-input` with them as the platform does
 (`Input is not valid: Field input.count must be >= 1`). Messages are the platform's
-wording after the field name.
+wording after the field's path.
 """
 
 from __future__ import annotations
@@ -11,16 +18,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object", "null"})
+_NUMBER_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                    "multipleOf")
+_COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties",
+                   "maxProperties")
+# Which rule a value breaks is told first by its type, then its allowed values, then the rest.
+_KEYWORD_ORDER = {"required": 0, "type": 1, "enum": 2, "const": 2}
+MAX_DEPTH = 32
 
 
 def properties(schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -39,54 +50,131 @@ def with_defaults(schema: Mapping[str, Any], value: Mapping[str, Any]) -> dict[s
     return merged
 
 
-def validate_input(schema: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str, str]:
-    """Field name -> what is wrong, for every field of `value` that breaks the schema;
-    required fields first, then in the schema's order."""
+def json_schema(prop: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
+    """The JSON Schema of an input schema (or of one of its properties)."""
+    out: dict[str, Any] = {}
+    if depth > MAX_DEPTH:  # deeper than any real input: checked no further
+        return out
+    kind = prop.get("type")
+    if isinstance(kind, str) and kind in _TYPES:
+        out["type"] = kind
+    elif isinstance(kind, list) and kind and all(isinstance(k, str) and k in _TYPES for k in kind):
+        out["type"] = list(kind)
+    for key in _NUMBER_KEYWORDS:
+        value = prop.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                key != "multipleOf" or value > 0):
+            out[key] = value
+    for key in _COUNT_KEYWORDS:
+        value = prop.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            out[key] = value
+    pattern = prop.get("pattern")
+    if isinstance(pattern, str) and _compiles(pattern):
+        out["pattern"] = pattern
+    for key in ("enum", "required"):
+        value = prop.get(key)
+        if isinstance(value, list) and (key == "enum" or all(isinstance(v, str) for v in value)):
+            out[key] = list(value)
+    if isinstance(prop.get("uniqueItems"), bool):
+        out["uniqueItems"] = prop["uniqueItems"]
+    if isinstance(prop.get("properties"), Mapping):
+        out["properties"] = {str(k): json_schema(v, depth + 1)
+                             for k, v in prop["properties"].items()
+                             if isinstance(v, Mapping)}
+    if isinstance(prop.get("items"), Mapping):
+        out["items"] = json_schema(prop["items"], depth + 1)
+    if isinstance(prop.get("additionalProperties"), bool):
+        out["additionalProperties"] = prop["additionalProperties"]
+    elif isinstance(prop.get("additionalProperties"), Mapping):
+        out["additionalProperties"] = json_schema(prop["additionalProperties"], depth + 1)
+    if prop.get("nullable") is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+def input_errors(schema: Mapping[str, Any], value: Mapping[str, Any]
+                 ) -> list[tuple[list[str], str]]:
+    """(path, what is wrong) for each broken rule: required fields first, then in the
+    schema's order of fields, the type before anything else of the same place."""
+    order = list(properties(schema))
     props = properties(schema)
+    # A required field sent as null is missing, as the platform counts it (unless nullable).
+    required = schema.get("required")
+    required = required if isinstance(required, list) else []
+    value = {k: v for k, v in value.items()
+             if not (v is None and k in required and props.get(k, {}).get("nullable") is not True)}
+    found = []
+    for error in _validator(json.dumps(json_schema(schema), sort_keys=True)).iter_errors(value):
+        path, message = _describe(error)
+        if not path:
+            continue
+        top = order.index(path[0]) if path[0] in order else len(order)
+        rank = (error.validator != "required", top, len(path),
+                _KEYWORD_ORDER.get(str(error.validator), 3))
+        found.append((rank, path, message))
+    found.sort(key=lambda f: f[0])
+    return [(path, message) for _, path, message in found]
+
+
+def validate_input(schema: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str, str]:
+    """Field name -> what is wrong, for every field of `value` that breaks the schema; the
+    first rule each breaks, with the place inside the field for nested ones."""
     errors: dict[str, str] = {}
-    for name in schema.get("required") or []:
-        if value.get(name) is None and not (props.get(name) or {}).get("nullable"):
-            errors[name] = "is required"
-    for name, prop in props.items():
-        if name in value and name not in errors:
-            message = check_value(prop, value[name])
-            if message:
-                errors[name] = message
+    for path, message in input_errors(schema, value):
+        inner = ".".join(path[1:])
+        errors.setdefault(path[0], f"{inner} {message}" if inner else message)
     return errors
 
 
 def check_value(prop: Mapping[str, Any], value: Any) -> str | None:
     """The first rule of one property that `value` breaks, or None."""
-    if value is None:
-        return None if prop.get("nullable") else "must not be null"
-    kind = prop.get("type")
-    allowed = _TYPES.get(kind) if isinstance(kind, str) else None
-    # JSON booleans are Python ints; a number field must not accept `true`.
-    if allowed and (not isinstance(value, allowed)
-                    or (kind != "boolean" and isinstance(value, bool))):
-        return f"must be {kind}"
-    enum = prop.get("enum")
-    if isinstance(enum, list) and value not in enum:
-        return ("must be equal to one of the allowed values: "
-                + ", ".join(json.dumps(v) for v in enum))
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _bounds(value, prop.get("minimum"), prop.get("maximum"), "")
-    if isinstance(value, str):
-        found = _bounds(len(value), prop.get("minLength"), prop.get("maxLength"),
-                        " characters long")
-        pattern = prop.get("pattern")
-        # Schema patterns are unanchored, like re.search.
-        if not found and isinstance(pattern, str) and re.search(pattern, value) is None:
-            found = f"must match pattern {pattern}"
-        return found
-    if isinstance(value, list):
-        return _bounds(len(value), prop.get("minItems"), prop.get("maxItems"), " items")
-    return None
+    return validate_input({"properties": {"field": prop}}, {"field": value}).get("field")
 
 
-def _bounds(size: float, low: Any, high: Any, unit: str) -> str | None:
-    if isinstance(low, (int, float)) and size < low:
-        return f"must be >= {low}{unit}"
-    if isinstance(high, (int, float)) and size > high:
-        return f"must be <= {high}{unit}"
-    return None
+@lru_cache(maxsize=64)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return True
+
+
+def _describe(error: ValidationError) -> tuple[list[str], str]:
+    path = [str(p) for p in error.absolute_path]
+    rule = str(error.validator)
+    limit: Any = error.validator_value
+    if rule == "required":
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        missing = next((r for r in limit if r not in instance), "")
+        return [*path, str(missing)], "is required"
+    if rule == "type":
+        if error.instance is None:
+            return path, "must not be null"
+        kinds = [limit] if isinstance(limit, str) else [k for k in limit if k != "null"]
+        return path, f"must be {' or '.join(kinds)}"
+    if rule == "enum":
+        allowed = ", ".join(json.dumps(v) for v in limit if v is not None)
+        return path, f"must be equal to one of the allowed values: {allowed}"
+    words = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
+             "exclusiveMaximum": "<", "minLength": ">=", "maxLength": "<=",
+             "minItems": ">=", "maxItems": "<=", "minProperties": ">=", "maxProperties": "<="}
+    if rule in words:
+        unit = (" characters long" if "Length" in rule else " items" if "Items" in rule
+                else " properties" if "Properties" in rule else "")
+        return path, f"must be {words[rule]} {limit}{unit}"
+    # Never jsonschema's own message for the rest: it quotes the value, which may be secret.
+    return path, {
+        "pattern": f"must match pattern {limit}",
+        "multipleOf": f"must be multiple of {limit}",
+        "uniqueItems": "must not contain duplicate items",
+        "additionalProperties": "must not have additional properties",
+    }.get(rule, f"does not match the schema ({rule})")

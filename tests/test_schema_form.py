@@ -7,9 +7,11 @@ from typing import Any
 
 import ipywidgets as widgets
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apify_magic.errors import InputError
-from apify_magic.input_schema import validate_input
+from apify_magic.input_schema import input_errors, validate_input
 from apify_magic.schema_form import SECRET_MASK, SchemaForm, widget_kind
 
 SCHEMA: dict[str, Any] = {
@@ -177,3 +179,77 @@ def test_without_a_schema_the_whole_input_is_one_json_object() -> None:
     with pytest.raises(InputError, match="'INPUT' must be a JSON object"):
         form.payload()
     assert "must be a JSON object" in form.whole.error.value  # type: ignore[union-attr]
+
+
+# -- the input schema as JSON Schema -----------------------------------------------------
+
+NESTED = {"required": ["startUrls"], "properties": {
+    "startUrls": {"type": "array", "items": {
+        "type": "object", "required": ["url"],
+        "properties": {"url": {"type": "string", "pattern": "^https?://"},
+                       "method": {"type": "string", "enum": ["GET", "POST"]}}}},
+    "limits": {"type": "object", "properties": {"pages": {"type": "integer", "minimum": 1}}},
+}}
+
+
+@pytest.mark.parametrize(("value", "path", "message"), [
+    ({"startUrls": [{"url": "https://a"}, {}]}, ["startUrls", "1", "url"], "is required"),
+    ({"startUrls": [{"url": "ftp://a"}]}, ["startUrls", "0", "url"],
+     "must match pattern ^https?://"),
+    ({"startUrls": [{"url": "http://a", "method": "PUT"}]}, ["startUrls", "0", "method"],
+     'must be equal to one of the allowed values: "GET", "POST"'),
+    ({"startUrls": [], "limits": {"pages": 0}}, ["limits", "pages"], "must be >= 1"),
+    ({"startUrls": None}, ["startUrls"], "is required"),
+])
+def test_nested_objects_and_array_items_are_checked(value: dict[str, Any], path: list[str],
+                                                    message: str) -> None:
+    assert input_errors(NESTED, value)[0] == (path, message)
+    inner = ".".join(path[1:])
+    assert validate_input(NESTED, value)[path[0]] == (f"{inner} {message}" if inner
+                                                      else message)
+
+
+def test_the_runtime_answers_with_the_whole_path() -> None:
+    from apify_magic.local.errors import ApiError
+    from apify_magic.local.inputs import prepare
+
+    with pytest.raises(ApiError) as caught:
+        prepare(NESTED, b'{"startUrls": [{"url": "x"}]}', "application/json")
+    assert caught.value.message == ("Input is not valid: Field input.startUrls.0.url must "
+                                    "match pattern ^https?://")
+
+
+def test_messages_never_quote_the_value() -> None:
+    secret = "s3cret-s3cret"
+    schema = {"properties": {"key": {"type": "array", "uniqueItems": True, "isSecret": True},
+                             "other": {"type": "object", "additionalProperties": False}}}
+    errors = validate_input(schema, {"key": [secret, secret], "other": {secret: 1}})
+    assert set(errors) == {"key", "other"} and secret not in json.dumps(errors)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=20)
+_keywords = st.sampled_from(["type", "properties", "items", "required", "enum", "minimum",
+                             "maximum", "minLength", "maxItems", "pattern", "nullable",
+                             "additionalProperties", "uniqueItems", "multipleOf", "default"])
+_schema = st.recursive(
+    st.dictionaries(_keywords, _json, max_size=5),
+    lambda inner: st.dictionaries(_keywords, inner | _json
+                                  | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                                  max_size=5),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_schema, st.dictionaries(st.text(max_size=6), _json, max_size=4))
+def test_any_schema_and_any_input_give_messages_not_exceptions(schema: dict[str, Any],
+                                                              value: dict[str, Any]) -> None:
+    errors = validate_input(schema, value)
+    assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in errors.items())
+    required = schema.get("required")
+    names = {r for r in required if isinstance(r, str)} if isinstance(required, list) else set()
+    assert set(errors) <= set(value) | names

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apify_magic.input_schema import validate_input, with_defaults
+from apify_magic.input_schema import input_errors, with_defaults
 from apify_magic.local.errors import ApiError
 
 
@@ -47,5 +47,5 @@ def prepare(schema: dict[str, Any] | None, body: bytes, content_type: str) -> tu
 
 def validate(schema: dict[str, Any], value: dict[str, Any]) -> None:
     """Raise the platform's 400 `invalid-input` for the first broken rule."""
-    for name, message in validate_input(schema, value).items():
-        raise _invalid(f"Field input.{name} {message}")
+    for path, message in input_errors(schema, value):
+        raise _invalid(f"Field input.{'.'.join(path)} {message}")
