@@ -153,19 +153,47 @@ def _synced(client: ApifyClient, request: RunRequest, progress: Progress,
         return frame_from_pages([result.content])
     if request.dataset is not None and request.result_as == "python":
         return parse_lines([result.content])
+    if not result.content and _output_object_applies(request):
+        # No OUTPUT record: the run's output object, when its Actor declares one.
+        run_id = result.run_id or _our_last_run(client, request, since)
+        if run_id:
+            return _output_of(client, request, progress, started, run_id)
     return convert(result.content, result.content_type, request.result_as)
+
+
+def _output_object_applies(request: RunRequest) -> bool:
+    """Whether the output object may stand in for a missing record: not when a record key
+    was asked for by name, not for --dataset (its own result) or --as bytes (raw)."""
+    return (request.dataset is None and not request.options.output_record_key
+            and request.result_as != "bytes")
+
+
+def _output_of(client: ApifyClient, request: RunRequest, progress: Progress,
+               started: float, run_id: str) -> Any:
+    from apify_magic.outputs import output_links, read_output
+    from apify_magic.runs import RunFollower
+
+    follower = RunFollower(client, progress, actor_id=request.actor_id, started=started)
+    links = output_links(follower.attach(run_id))
+    return read_output(follower, links, request.result_as) if links else None
+
+
+def _our_last_run(client: ApifyClient, request: RunRequest, since: float) -> str | None:
+    """The id of the run a run-sync started, where the server did not say it: the Actor's
+    newest run, if it started after the request (an older one cannot be ours)."""
+    try:
+        last = client.last_run(request.actor_id, task=request.task)
+    except Exception:  # a courtesy lookup: the run itself succeeded
+        return None
+    if last and _epoch(last.get("startedAt")) >= since - 5:
+        return str(last.get("id"))
+    return None
 
 
 def _attach_hint(client: ApifyClient, request: RunRequest, run_id: str | None,
                  since: float) -> str:
     if run_id is None:
-        try:
-            last = client.last_run(request.actor_id, task=request.task)
-        except Exception:  # the hint is a courtesy: the 408 is what matters
-            last = None
-        # Only a run that started after this request can be ours.
-        if last and _epoch(last.get("startedAt")) >= since - 5:
-            run_id = str(last.get("id"))
+        run_id = _our_last_run(client, request, since)
     flags = " --dataset" if request.dataset else ""
     if request.options.output_record_key:
         flags += f" --output-record-key {request.options.output_record_key}"
@@ -197,6 +225,12 @@ def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
         return follower.dataset(request.dataset,
                                 as_frame=request.result_as in ("auto", "dataframe"))
     content, content_type = follower.record(request.options.output_record_key or "OUTPUT")
+    if not content and _output_object_applies(request):
+        from apify_magic.outputs import output_links, read_output
+
+        links = output_links(follower.run)
+        if links:
+            return read_output(follower, links, request.result_as)
     return convert(content, content_type, request.result_as)
 
 
