@@ -5,6 +5,7 @@
     ├── InputError             a malformed body or an unknown variable (nothing was sent)
     ├── AuthError              no token where one is needed (nothing was sent)
     ├── ResultError            the OUTPUT cannot take the asked form (--as)
+    ├── RunInterruptedError    the kernel was interrupted during a run (aborted, or could not be)
     ├── TransportError         the HTTP exchange itself broke
     │   ├── ConnectFailedError     the server could not be reached: no run was started
     │   ├── ReadTimeoutError       no answer in time: the run may have started
@@ -32,6 +33,7 @@ from __future__ import annotations
 import re
 
 _RUN_ID = re.compile(r"run ID: ([A-Za-z0-9]+)")
+_STATUS = re.compile(r"status: ([A-Z][A-Z-]+)")
 
 
 class ApifyMagicError(Exception):
@@ -73,6 +75,19 @@ class ResultError(ApifyMagicError, ValueError):
     """The run succeeded but its OUTPUT cannot be turned into the form asked for."""
 
     hint = "use --as python (or --as bytes) to get the record as it came"
+
+
+class RunInterruptedError(ApifyMagicError):
+    """Kernel > Interrupt during a run: the run was aborted, or it could not be.
+
+    Raised instead of KeyboardInterrupt so the cell shows these few lines, not a traceback
+    through our internals, and still fails (Run All stops, nbval and papermill fail)."""
+
+    def __init__(self, message: str, *, run_id: str | None = None, aborted: bool = False,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.run_id = run_id
+        self.aborted = aborted
 
 
 class TransportError(ApifyMagicError):
@@ -141,6 +156,11 @@ class InvalidRequestError(ApiError):
 
 class RunFailedError(InvalidRequestError):
     hint = "the run ended without success: read its log (Apify Console > Runs, or the run's /log)"
+
+    def status_word(self) -> str:
+        """The run's terminal status the message names (FAILED, TIMED-OUT, ABORTED)."""
+        found = _STATUS.search(self.message)
+        return found.group(1) if found else "FAILED"
 
 
 class InvalidInputError(InvalidRequestError):

@@ -11,6 +11,7 @@ import json
 import keyword
 import re
 import shlex
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from apify_magic.datasets import DatasetQuery, split_names
 from apify_magic.errors import AuthError, OptionError
 from apify_magic.options import RESULT_FORMS, RunOptions
 from apify_magic.progress import (
+    PANEL_VIEWS,
     PROGRESS_MODES,
     NoProgress,
     Progress,
@@ -116,6 +118,11 @@ class ApifyMagic(Magics):
         1.0, help="How long each poll of a watched run waits (waitForFinish).").tag(config=True)
     progress = CaselessStrEnum(
         PROGRESS_MODES, default_value="auto", help="Default --progress.").tag(config=True)
+    panel_view = CaselessStrEnum(
+        PANEL_VIEWS, default_value="compact",
+        help="How a run's panel first shows: compact (one line; a disclosure opens the "
+             "options, log and result) or expanded. %apify_panel always opens "
+             "expanded.").tag(config=True)
     target = CaselessStrEnum(
         ("auto", "local", "platform"), default_value="auto",
         help="auto: the platform when a token or base URL is set, else the local runtime; "
@@ -219,6 +226,28 @@ class ApifyMagic(Magics):
         set_session_token(token)
         print("Token set for this session.")
 
+    @magic_arguments()
+    @argument("run_id", help="The run's id, as errors and the panel show it.")
+    @argument("--follow", action="store_true",
+              help="Print the log as it is written until the run ends.")
+    @line_magic
+    def apify_log(self, line: str) -> None:
+        """Print a run's log (GET /v2/actor-runs/RUN_ID/log), or follow it with --follow."""
+        args = _parse_line(self.apify_log, line)
+        if not re.match(r"^[A-Za-z0-9]+$", args.run_id):
+            raise OptionError(f"{args.run_id!r} is not a run id")
+        client = self.client()
+        if not args.follow:
+            print(client.get_log(args.run_id), end="")
+            return
+        client.get_run(args.run_id)  # a clear 404 for an unknown run, before streaming
+        try:
+            for chunk in client.stream_log(args.run_id):
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            print(f"\n(stopped following the log of run {args.run_id}; the run goes on)")
+
     @line_magic
     def apify_panel(self, line: str) -> None:
         """Open the run panel for `ACTOR [VARIABLE]` with a form from the Actor's input schema.
@@ -293,7 +322,8 @@ class ApifyMagic(Magics):
                 from apify_magic.panel import RunPanel
             except ImportError:  # ipywidgets broken or missing: text still works
                 return TextProgress()
-            return RunPanel(request, rerun=self.run_request)
+            return RunPanel(request, rerun=self.run_request,
+                            expanded=self.panel_view == "expanded")
         return TextProgress() if mode == "text" else NoProgress()
 
     def run_request(self, request: RunRequest, progress: Progress | None = None) -> Any:
@@ -327,7 +357,7 @@ class ApifyMagic(Magics):
                              payload=body.Payload(b"{}", body.JSON_TYPE), variable=variable,
                              result_as=self.result_as, progress="widget")
         panel = RunPanel(request, rerun=self.run_request, form=SchemaForm(schema),
-                         target_label=client.target.label)
+                         target_label=client.target.label, expanded=True)
         panel.show()
         return panel
 

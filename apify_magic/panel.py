@@ -1,14 +1,24 @@
-"""The run panel: options as widgets, live progress, the result, and `%apify_panel`.
+"""The run panel: one compact line while a run goes and when it has ended; a disclosure
+opens the options, the Run button, the live log and the preview.
 
 The panel is a view over the magic's own `RunOptions`: every widget change is parsed into
 `panel.options` at once, and Run sends a `RunRequest` built from it through the frontend's
 rerun callable (the magic's `run_request`), with this panel as its `Progress`. Every update
 comes from the kernel's main thread (see `progress.py`).
 
+What a saved notebook keeps. nbconvert, GitHub and nbviewer have no widget state, so when
+a run in a cell ends, the panel is displayed anew with a static `text/plain` and
+`text/html` form of its outcome line, and the display it had while running is turned
+into an empty, hidden widget whose text stays as it was. Both steps are needed because
+nbval compares the outputs a kernel sends and ignores display updates, while nbclient and
+the frontends apply them: the texts a cell sends are then the texts it keeps. A Run-button
+re-run (no cell runs then) updates the outcome display in place, with the equivalent
+`%%apify_run` cell.
+
 Nothing secret is ever a widget value: the token stays in the client, and `isSecret`
-input fields are kept by `SchemaForm` in Python (see `schema_form.py`). The panel's
-`text/plain` form holds no elapsed times, ids, ports or paths, so nbval and frontends
-without widgets see the same text on every run.
+input fields are kept by `SchemaForm` in Python (see `schema_form.py`). The static texts
+hold no ports or paths; durations and run ids are masked for nbval by
+`notebooks/sanitize.cfg`.
 """
 
 from __future__ import annotations
@@ -16,143 +26,46 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import math
 import re
 import shlex
-import sys
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from apify_magic import body
-from apify_magic.errors import ApiError, ApifyMagicError, OptionError
-from apify_magic.options import MEMORY_CHOICES, RunOptions, check_memory
+from apify_magic.errors import ApifyMagicError, OptionError, RunInterruptedError
+from apify_magic.options import RunOptions
+from apify_magic.panel_options import OptionWidgets, format_number
+from apify_magic.panel_view import (
+    chip_html,
+    duration,
+    error_lines_html,
+    outcome_html,
+    outcome_text,
+    outcome_words,
+    preview_html,
+    style_html,
+)
 from apify_magic.schema_form import SchemaForm
 
 if TYPE_CHECKING:
     from apify_magic.session import RunRequest
 
-# run-sync answers 408 after 300 s whatever the timeout, so with no timeout set that is
-# the scale of the elapsed-time bar.
-NO_TIMEOUT_SCALE_SECS = 300.0
-PREVIEW_ROWS = 10
-PREVIEW_CHARS = 2000
-_DESC = {"description_width": "120px"}
+LOG_KEEP_CHARS = 20_000  # the live log view keeps the newest part of a long log
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 Rerun = Callable[..., Any]
-
-
-def _text_option(label: str, value: Any, placeholder: str) -> Any:
-    shown = "" if value is None else _format_number(value)
-    return widgets.Text(value=shown, description=label, placeholder=placeholder, style=_DESC,
-                        layout=widgets.Layout(width="300px"))
-
-
-def _format_number(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-class OptionWidgets:
-    """One widget per run option, each writing its parsed value into `options`."""
-
-    def __init__(self, options: RunOptions, on_change: Callable[[], None]) -> None:
-        self.options = options
-        self.errors: dict[str, str] = {}
-        self._on_change = on_change
-        memory_choices = [("default", 0)] + [(f"{m} MB", m) for m in MEMORY_CHOICES]
-        self.memory = widgets.Dropdown(options=memory_choices, value=options.memory or 0,
-                                       description="Memory", style=_DESC,
-                                       layout=widgets.Layout(width="300px"))
-        self.timeout = _text_option("Timeout (s)", options.timeout, "Actor default")
-        self.build = _text_option("Build", options.build, "Actor default (latest)")
-        self.max_items = _text_option("Max items", options.max_items, "no limit")
-        self.max_charge = _text_option("Max charge USD", options.max_total_charge_usd,
-                                       "no limit")
-        restart = {None: "", True: "yes", False: "no"}[options.restart_on_error]
-        self.restart = widgets.Dropdown(
-            options=[("default", ""), ("yes", "yes"), ("no", "no")], value=restart,
-            description="Restart on error", style=_DESC, layout=widgets.Layout(width="300px"))
-        self.record_key = _text_option("Output record", options.output_record_key, "OUTPUT")
-        self.message = widgets.HTML("")
-        self.message.add_class("apify-options-error")
-        self._parsers: dict[str, tuple[Any, Callable[[Any], Any]]] = {
-            "memory": (self.memory, _parse_memory),
-            "timeout": (self.timeout, _parse_float("timeout", low=0.0)),
-            "build": (self.build, _parse_text),
-            "max_items": (self.max_items, _parse_int("max items")),
-            "max_total_charge_usd": (self.max_charge, _parse_float("max charge", low=None)),
-            "restart_on_error": (self.restart, lambda v: {"yes": True, "no": False}.get(v)),
-            "output_record_key": (self.record_key, _parse_text),
-        }
-        for name, (widget, _parse) in self._parsers.items():
-            widget.observe(lambda _change, name=name: self._changed(name), names="value")
-        left = widgets.VBox([self.memory, self.timeout, self.build, self.restart])
-        right = widgets.VBox([self.max_items, self.max_charge, self.record_key])
-        self.widget = widgets.VBox([widgets.HBox([left, right]), self.message])
-
-    def _changed(self, name: str) -> None:
-        widget, parse = self._parsers[name]
-        try:
-            value = parse(widget.value)
-            # the platform's own rules, one field at a time
-            dataclasses.replace(RunOptions(), **{name: value}).validate()
-        except (OptionError, ValueError) as err:
-            self.errors[name] = str(err).splitlines()[0]
-        else:
-            self.errors.pop(name, None)
-            setattr(self.options, name, value)
-        self.message.value = "".join(
-            f"<div style='color:#c62828'>{html.escape(m)}</div>" for m in self.errors.values())
-        self._on_change()
-
-    def set_disabled(self, disabled: bool) -> None:
-        for widget, _parse in self._parsers.values():
-            widget.disabled = disabled
-
-
-def _parse_memory(value: int) -> int | None:
-    memory = value or None
-    check_memory(memory)
-    return memory
-
-
-def _parse_text(value: str) -> str | None:
-    return value.strip() or None
-
-
-def _parse_int(label: str) -> Callable[[str], int | None]:
-    def parse(value: str) -> int | None:
-        if not value.strip():
-            return None
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise ValueError(f"{label}: {value.strip()!r} is not a whole number") from None
-    return parse
-
-
-def _parse_float(label: str, low: float | None) -> Callable[[str], float | None]:
-    def parse(value: str) -> float | None:
-        if not value.strip():
-            return None
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError(f"{label}: {value.strip()!r} is not a number") from None
-        if not math.isfinite(number):
-            raise ValueError(f"{label}: must be a finite number")
-        return number
-    return parse
 
 
 class RunPanel:
     """The panel one `%%apify_run` cell or `%apify_panel` shows; a `progress.Progress`."""
 
+    wants_log = True  # a watched run streams its log into the panel
+
     def __init__(self, request: RunRequest, rerun: Rerun, *, form: SchemaForm | None = None,
-                 target_label: str = "") -> None:
+                 target_label: str = "", expanded: bool = False) -> None:
         self.request = request
         # The very object the magic validated and sent: the widgets edit it in place.
         self.options = request.options
@@ -162,21 +75,49 @@ class RunPanel:
         self.state = "ready"
         self.outcome = ""
         self.target_label = target_label
-        self._displayed = False
-        self._scale = NO_TIMEOUT_SCALE_SECS
+        self.run_id: str | None = None
+        self.elapsed: float | None = None
+        self.reruns: list[str] = []  # equivalent cells of Run-button runs
+        self._timeout: float | None = None
         self._status_message: str | None = None
-        self._build_widgets()
+        self._display_id: str | None = None  # the display that shows the panel now
+        self._display_parent: str | None = None  # the request it was shown in
+        self._hidden: Any = None
+        self._build_widgets(expanded)
 
     # -- widgets -----------------------------------------------------------------------
 
-    def _build_widgets(self) -> None:
-        self.header = widgets.HTML(self._header_html())
+    def _build_widgets(self, expanded: bool) -> None:
+        self.toggle = widgets.ToggleButton(
+            value=expanded, icon="chevron-down" if expanded else "chevron-right",
+            tooltip="Options, log and result",
+            layout=widgets.Layout(width="28px", min_width="28px", padding="0"))
+        self.toggle.add_class("apify-toggle")
+        self.toggle.observe(lambda _c: self._show_details(), names="value")
+        self.chip = widgets.HTML(chip_html("READY"))
+        self.chip.add_class("apify-status")
+        self.title = widgets.HTML(self._title_html())
+        self.bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(
+            width="90px", min_width="90px", display="none"))
+        self.clock = widgets.HTML("")
+        self.clock.add_class("apify-clock")
+        self.line_message = widgets.HTML("", layout=widgets.Layout(flex="1 1 auto",
+                                                                   min_width="0"))
+        self.line_message.add_class("apify-message")
+        # A <style> applies from a hidden element too: the sheet takes no room in the line.
+        style = widgets.HTML(style_html(), layout=widgets.Layout(display="none"))
+        self.line = widgets.HBox(
+            [style, self.toggle, self.chip, self.title, self.bar, self.clock,
+             self.line_message],
+            layout=widgets.Layout(flex_flow="row nowrap", align_items="center",
+                                  grid_gap="8px", width="100%"))
+        self.line.add_class("apify-line")
+
         self.option_widgets = OptionWidgets(self.options, self._refresh_previews)
         self.run_button = widgets.Button(description="Run", button_style="primary",
                                          icon="play", tooltip="Run with these options")
         self.run_button.add_class("apify-run-button")
         self.run_button.on_click(lambda _b: self.run())
-        self.run_button.disabled = not self.request.actor_id
         self.json_toggle = widgets.ToggleButton(description="Show INPUT JSON", value=False)
         self.json_toggle.observe(lambda _c: self._refresh_previews(), names="value")
         self.cell_button = widgets.Button(description="As %%apify_run cell",
@@ -189,108 +130,191 @@ class RunPanel:
             display="none", width="95%", height="120px"))
         self.cell_view.add_class("apify-cell-text")
         self.message = widgets.HTML("")
-        self.bar = widgets.FloatProgress(value=0.0, min=0.0, max=self._scale,
-                                         layout=widgets.Layout(width="300px"))
-        self.elapsed_label = widgets.Label("")
-        self.status_label = widgets.Label("")
-        self.status_label.add_class("apify-status")
+        self.message.add_class("apify-panel-message")
+        self.log_view = widgets.HTML("", layout=widgets.Layout(display="none"))
+        self.log_view.add_class("apify-log")
         self.result_view = widgets.HTML("")
         self.result_view.add_class("apify-result")
-        parts: list[Any] = [self.header, self.option_widgets.widget]
-        if self.form is not None:
+        self.history = widgets.HTML("")
+        parts: list[Any] = []
+        if self.form is not None:  # the Actor's input first, run options after it
             self.form.on_change(self._refresh_previews)
             parts.append(self.form.widget)
         parts += [
+            self.option_widgets.widget,
             widgets.HBox([self.run_button, self.json_toggle, self.cell_button]),
-            self.message, self.json_view, self.cell_view,
-            widgets.HBox([self.bar, self.elapsed_label]), self.status_label, self.result_view,
+            self.message, self.json_view, self.cell_view, self.history, self.log_view,
+            self.result_view,
         ]
-        self.widget = widgets.VBox(parts, layout=widgets.Layout(
-            border="1px solid #ddd", padding="6px"))
+        self.details = widgets.VBox(parts, layout=widgets.Layout(
+            display="" if expanded else "none", padding="4px 0 2px 0"))
+        self.details.add_class("apify-details")
+        self.widget = widgets.VBox([self.line, self.details])
         self.widget.add_class("apify-run-panel")
+        self._refresh_previews()
 
-    def _header_html(self) -> str:
-        target = f" on {html.escape(self.target_label)}" if self.target_label else ""
-        into = f" → <code>{html.escape(self.request.variable)}</code>" \
-            if self.request.variable else ""
-        return (f"<b>Apify Actor</b> <code>{html.escape(self.request.actor_id)}</code>"
-                f"{into}{target}")
+    def _title_html(self) -> str:
+        actor = self.request.actor_id or f"run {self.request.attach}"
+        into = (f" &rarr; <code>{html.escape(self.request.variable)}</code>"
+                if self.request.variable else "")
+        return f"<code>{html.escape(actor)}</code>{into}"
+
+    def _show_details(self) -> None:
+        shown = bool(self.toggle.value)
+        self.toggle.icon = "chevron-down" if shown else "chevron-right"
+        self.details.layout.display = "" if shown else "none"
+
+    @property
+    def expanded(self) -> bool:
+        return bool(self.toggle.value)
+
+    # -- displays --------------------------------------------------------------------------
 
     def show(self) -> None:
-        if not self._displayed:
-            from IPython.display import display
+        """Display the panel once; later calls leave the display where it is."""
+        if self._display_id is None:
+            self._display({"text/plain": self._ready_text()} if self.state == "ready"
+                          else {"text/plain": ""})
 
-            self._displayed = True
-            display(self)  # type: ignore[no-untyped-call]
+    def _display(self, static: dict[str, str]) -> None:
+        from IPython.display import display
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = repr(self)  # ours, not the widget's truncated VBox(...)
+        self._display_id = uuid.uuid4().hex
+        self._display_parent = _parent_id()
+        display(self._bundle(self.widget, static), raw=True,  # type: ignore[no-untyped-call]
+                display_id=self._display_id)
+
+    def _bundle(self, widget: Any, static: dict[str, str]) -> dict[str, Any]:
+        bundle = dict(static)
+        view = (widget._repr_mimebundle_() or {}).get(_WIDGET_VIEW)
+        if view is not None:
+            bundle[_WIDGET_VIEW] = view
         return bundle
 
+    def _show_outcome(self) -> None:
+        """The outcome, as a widget view and as static text and HTML (see the module doc)."""
+        from IPython.display import update_display
+
+        words = outcome_words(self.state, self.request.actor_id or str(self.request.attach),
+                              self.request.variable, self.elapsed,
+                              self.value, self.run_id)
+        rerun = self.reruns[-1] if self.reruns else None
+        text = outcome_text(words) + (f"\nre-run from the panel as:\n{rerun}" if rerun else "")
+        static = {"text/plain": text, "text/html": outcome_html(words, rerun)}
+        parent = _parent_id()
+        if parent is None:
+            # A Run-button run (no cell is running): the outcome display changes in place.
+            if self._display_id is not None:
+                update_display(self._bundle(self.widget, static),  # type: ignore[no-untyped-call]
+                               raw=True, display_id=self._display_id)
+            return
+        if self._display_id is not None and parent == self._display_parent:
+            # Shown in this very cell: that display becomes an empty, hidden widget with
+            # its text as it was sent, and the panel moves to the outcome display below.
+            if self._hidden is None:
+                self._hidden = widgets.Box(layout=widgets.Layout(display="none"))
+            update_display(self._bundle(self._hidden, {"text/plain": ""}),  # type: ignore[no-untyped-call]
+                           raw=True, display_id=self._display_id)
+        self._display(static)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return self._bundle(self.widget, {"text/plain": repr(self)})
+
     def __repr__(self) -> str:
+        if self.state == "ready":
+            return self._ready_text()
+        words = outcome_words(self.state, self.request.actor_id or str(self.request.attach),
+                              self.request.variable, None, self.value)
+        return outcome_text(words)
+
+    def _ready_text(self) -> str:
         into = f" -> {self.request.variable}" if self.request.variable else ""
         lines = [f"Apify run panel: {self.request.actor_id}{into}"
-                 f" on {_stable_label(self.target_label)}"]
-        lines.append("  options: " + _options_summary(self.options))
+                 f" on {_stable_label(self.target_label)}",
+                 "  options: " + _options_summary(self.options)]
         if self.form is not None:
             lines.append("  input fields: " + (", ".join(self.form.fields) or "none"))
-        if self.state == "running":
-            # What a saved notebook keeps is this text as it was when the run started:
-            # say where the live state is rather than a state that will be stale.
-            lines.append("  progress and result: in the widget view")
-        else:
-            lines.append(f"  state: {self.state}" + (f" ({self.outcome})" if self.outcome else ""))
-        return "\n".join(lines)
+        return "\n".join([*lines, "  state: ready"])
 
     # -- Progress ------------------------------------------------------------------------
 
     def started(self, actor_id: str, target_label: str, timeout: float | None) -> None:
         self.target_label = target_label
-        self.header.value = self._header_html()
+        self.title.value = self._title_html()
         self.state, self.outcome, self.value = "running", "", None
-        self._scale = timeout if timeout else NO_TIMEOUT_SCALE_SECS
-        self.bar.max = self._scale
+        self.run_id, self.elapsed = None, None
+        self._timeout = timeout or None
+        self.bar.max = self._timeout or 1.0
         self.bar.value, self.bar.bar_style = 0.0, ""
-        self.elapsed_label.value = f"0 s of {self._scale:g} s"
-        self.status_label.value = "RUNNING"
+        self.bar.layout.display = "" if self._timeout else "none"
+        self.chip.value = chip_html("RUNNING")
         self._status_message = None
+        self.line_message.value = _dim(
+            "" if self.request.watch or self.request.attach
+            else "run-sync: status messages show with --watch")
+        self.log_view.value, self.log_view.layout.display = "", "none"
         self.result_view.value = ""
         self.message.value = ""
         self.run_button.disabled = True
         self.option_widgets.set_disabled(True)
+        self.tick(0.0)
         self.show()
 
     def tick(self, elapsed: float) -> None:
-        self.bar.value = min(elapsed, self._scale)
-        self.elapsed_label.value = f"{elapsed:.0f} s of {self._scale:g} s"
+        if self._timeout:
+            self.bar.value = min(elapsed, self._timeout)
+            self.clock.value = f"{elapsed:.0f} s of {self._timeout:g} s"
+        else:
+            self.clock.value = f"{elapsed:.0f} s"
 
     def status(self, status: str, message: str | None) -> None:
         self._status_message = message
-        self.status_label.value = status + (f": {message}" if message else "")
+        if status not in ("READY", "RUNNING", ""):
+            self.chip.value = chip_html(status)
+        if message:
+            self.line_message.value = html.escape(message)
+
+    def identified(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def log(self, text: str) -> None:
+        kept = (_log_text(self.log_view.value) + text)[-LOG_KEEP_CHARS:]
+        self.log_view.value = f"<pre>{html.escape(kept, quote=False)}</pre>"
+        self.log_view.layout.display = ""
 
     def finished(self, value: Any, elapsed: float) -> None:
-        self.value = value
-        self.state, self.outcome = "SUCCEEDED", _summary(value)
+        self.value, self.elapsed = value, elapsed
+        self.state = "SUCCEEDED"
+        words = outcome_words(self.state, "", self.request.variable, None, value)
+        self.outcome = words[-1]
         self.bar.value, self.bar.bar_style = self.bar.max, "success"
-        self.elapsed_label.value = f"took {elapsed:.1f} s"
+        self.chip.value = chip_html("SUCCEEDED")
+        self.clock.value = f"took {duration(elapsed)}"
         last = self._status_message  # e.g. the Actor's terminal status message
-        self.status_label.value = "SUCCEEDED" + (f": {last}" if last else "")
+        self.line_message.value = html.escape(self.outcome) + (
+            _dim(f" &middot; {html.escape(last)}") if last else "")
         self.result_view.value = preview_html(value)
         self._end()
 
     def failed(self, error: BaseException, elapsed: float) -> None:
-        self.state, self.outcome = "FAILED", type(error).__name__
-        self.bar.bar_style = "danger"
-        self.elapsed_label.value = f"failed after {elapsed:.1f} s"
-        self.status_label.value = "FAILED"
-        self.result_view.value = error_html(error)
+        # The error itself is raised to the cell, which shows it once: the panel says
+        # only what became of the run.
+        self.elapsed = elapsed
+        self.state = _terminal_status(error)
+        self.outcome = type(error).__name__
+        self.run_id = self.run_id or getattr(error, "run_id", None)
+        self.bar.bar_style = "danger" if self.state == "FAILED" else "warning"
+        self.chip.value = chip_html(self.state)
+        self.clock.value = f"after {duration(elapsed)}"
+        self.line_message.value = _dim(
+            f"{html.escape(self.outcome)}" + (f" &middot; run {self.run_id}"
+                                              if self.run_id else ""))
         self._end()
 
     def _end(self) -> None:
-        # %apify_attach follows a given run: there is no Actor to run again
-        self.run_button.disabled = not self.request.actor_id
         self.option_widgets.set_disabled(False)
+        self._refresh_previews()
+        self._show_outcome()
 
     # -- Run -----------------------------------------------------------------------------
 
@@ -310,18 +334,23 @@ class RunPanel:
         try:
             request = self.next_request()
         except ApifyMagicError as err:
-            self.message.value = _red(str(err))
+            self.message.value = error_lines_html(str(err))
             return None
         self.request = request
+        if _parent_id() is None or self._display_parent != _parent_id():
+            self.reruns.append(self.equivalent_cell())
+            self.history.value = _dim("re-run from the panel as:") + "".join(
+                f"<pre style='margin:0'>{html.escape(cell)}</pre>" for cell in self.reruns)
         self.state, self.outcome = "starting", ""
         try:
             self.value = self.rerun(request, progress=self)
         except Exception as err:
             # A button callback has nowhere to raise to: show what failed() did not see
             # (an error before the run started, such as no target or no token).
-            if self.state != "FAILED":
+            if self.state not in ("FAILED", "TIMED-OUT", "ABORTED"):
                 self.state, self.outcome = "FAILED", type(err).__name__
-                self.message.value = _red(f"{type(err).__name__}: {err}")
+                self.chip.value = chip_html("FAILED")
+            self.message.value = error_lines_html(f"{type(err).__name__}: {err}")
             return None
         return self.value
 
@@ -362,66 +391,58 @@ class RunPanel:
             self.json_view.value = f"<pre>{html.escape(self.input_json(), quote=False)}</pre>"
         if self.cell_view.layout.display != "none":
             self.cell_view.value = self.equivalent_cell()
+        form_errors = self.form.value()[1] if self.form is not None else {}
         if self.form is not None:
-            self.form.show_errors(self.form.value()[1])
+            self.form.show_errors(form_errors)
+        # A message about a value that has since been fixed goes with the fix.
+        if not self.option_widgets.errors and not form_errors:
+            self.message.value = ""
+        self.run_button.disabled = (not self.request.actor_id or self.state == "running"
+                                    or bool(self.option_widgets.errors) or bool(form_errors))
 
     def _show_cell(self) -> None:
         self.cell_view.layout.display = ""
         self.cell_view.value = self.equivalent_cell()
 
 
-# -- rendering ---------------------------------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------
 
 
-def preview_html(value: Any) -> str:
-    """The first rows of a DataFrame as a table, else a compact, cut-off repr."""
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and isinstance(value, pandas.DataFrame):
-        table = str(value.head(PREVIEW_ROWS).to_html(max_cols=20, border=0))
-        more = f"<div>{_summary(value)}</div>"
-        return table + more
-    if isinstance(value, dict) and 0 < len(value) <= PREVIEW_ROWS * 2 and all(
-            isinstance(v, (str, int, float, bool)) or v is None for v in value.values()):
-        # a flat record reads best as a key/value table
-        rows = "".join(f"<tr><th>{html.escape(str(k))}</th>"
-                       f"<td>{html.escape(repr(v), quote=False)}</td></tr>"
-                       for k, v in value.items())
-        return f"<table class='apify-record'>{rows}</table>"
-    import pprint
+def _parent_id() -> str | None:
+    """The id of the request the kernel is handling: a cell's execute_request, or the
+    comm message of a button click; None outside a kernel."""
+    try:
+        from IPython.core.getipython import get_ipython
 
-    text = pprint.pformat(value, compact=True, width=100, sort_dicts=False)
-    if len(text) > PREVIEW_CHARS:
-        text = text[:PREVIEW_CHARS] + " …"
-    return f"<pre style='margin:0'>{html.escape(text, quote=False)}</pre>"
+        kernel = getattr(get_ipython(), "kernel", None)  # type: ignore[no-untyped-call]
+        parent = kernel.get_parent() if kernel is not None else None
+    except Exception:  # no kernel, or one without get_parent: a plain shell
+        return None
+    header = (parent or {}).get("header") or {}
+    if header.get("msg_type") != "execute_request":
+        return None
+    return str(header.get("msg_id") or "") or None
 
 
-def error_html(error: BaseException) -> str:
-    if isinstance(error, ApiError):
-        parts = [f"<b>{html.escape(type(error).__name__)}</b> "
-                 f"({error.status} {html.escape(error.error_type)})",
-                 html.escape(error.message)]
-        if error.run_id:
-            parts.append(f"run id: <code>{html.escape(error.run_id)}</code>")
-        if error.hint:
-            parts.append(f"<i>{html.escape(error.hint)}</i>")
-    else:
-        message = getattr(error, "message", None) or str(error) or "interrupted"
-        parts = [f"<b>{html.escape(type(error).__name__)}</b>", html.escape(str(message))]
-    return "<div style='color:#c62828'>" + "<br>".join(parts) + "</div>"
+def _terminal_status(error: BaseException) -> str:
+    from apify_magic.errors import RunFailedError, RunTimeoutError
+
+    if isinstance(error, RunInterruptedError):
+        return "ABORTED"
+    if isinstance(error, RunFailedError):
+        return error.status_word()
+    if isinstance(error, RunTimeoutError):
+        return "TIMED-OUT"
+    return "FAILED"
 
 
-def _summary(value: Any) -> str:
-    shape = getattr(value, "shape", None)
-    if isinstance(shape, tuple) and len(shape) == 2:
-        return f"{type(value).__name__}, {shape[0]} rows x {shape[1]} columns"
-    if isinstance(value, (list, dict, str, bytes)):
-        return f"{type(value).__name__} of {len(value)}"
-    return type(value).__name__
+def _dim(text: str) -> str:
+    return f"<span class='apify-dim'>{text}</span>" if text else ""
 
 
-def _red(text: str) -> str:
-    return "".join(f"<div style='color:#c62828'>{html.escape(line)}</div>"
-                   for line in text.splitlines())
+def _log_text(view: str) -> str:
+    inner = re.sub(r"^<pre>|</pre>$", "", view)
+    return html.unescape(inner)
 
 
 def _stable_label(label: str) -> str:
@@ -439,13 +460,13 @@ def _option_flags(options: RunOptions) -> list[str]:
     if options.memory is not None:
         flags += ["--memory", str(options.memory)]
     if options.timeout is not None:
-        flags += ["--timeout", _format_number(options.timeout)]
+        flags += ["--timeout", format_number(options.timeout)]
     if options.build is not None:
         flags += ["--build", shlex.quote(options.build)]
     if options.max_items is not None:
         flags += ["--max-items", str(options.max_items)]
     if options.max_total_charge_usd is not None:
-        flags += ["--max-total-charge-usd", _format_number(options.max_total_charge_usd)]
+        flags += ["--max-total-charge-usd", format_number(options.max_total_charge_usd)]
     if options.restart_on_error is not None:
         flags.append("--restart-on-error" if options.restart_on_error
                      else "--no-restart-on-error")

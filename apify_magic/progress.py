@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 PROGRESS_MODES = ("auto", "widget", "text", "none")
+PANEL_VIEWS = ("compact", "expanded")  # how a run panel first shows (%config ApifyMagic.panel_view)
 TICK_SECS = 0.25
 
 T = TypeVar("T")
@@ -27,6 +28,13 @@ class Progress(Protocol):
     def tick(self, elapsed: float) -> None: ...
 
     def status(self, status: str, message: str | None) -> None: ...
+
+    def identified(self, run_id: str) -> None:
+        """The run's id, once it is known (at once when watched, at the end of run-sync
+        where the server tells it)."""
+
+    def log(self, text: str) -> None:
+        """New text of the run's log, for a progress whose `wants_log` is true."""
 
     def finished(self, value: Any, elapsed: float) -> None: ...
 
@@ -43,6 +51,12 @@ class NoProgress:
         pass
 
     def status(self, status: str, message: str | None) -> None:
+        pass
+
+    def identified(self, run_id: str) -> None:
+        pass
+
+    def log(self, text: str) -> None:
         pass
 
     def finished(self, value: Any, elapsed: float) -> None:
@@ -110,14 +124,18 @@ class Pending(Generic[T]):
 
         threading.Thread(target=worker, name="apify-magic-request", daemon=True).start()
 
-    def wait(self, progress: Progress, started: float) -> T:
-        """Tick `progress` until the call ends; return its value or raise its error.
+    def wait(self, progress: Progress, started: float,
+             each_tick: Callable[[], None] | None = None) -> T:
+        """Tick `progress` (and call `each_tick`) until the call ends; return its value or
+        raise its error.
 
         A KeyboardInterrupt reaches this thread between ticks and propagates; the worker
         is a daemon, so an abandoned request does not keep the kernel alive.
         """
         while not self._done.wait(TICK_SECS):
             progress.tick(time.monotonic() - started)
+            if each_tick is not None:
+                each_tick()
         if "error" in self._box:
             raise self._box["error"]
         value: T = self._box["value"]
@@ -125,7 +143,8 @@ class Pending(Generic[T]):
 
 
 def wait_on_main_thread(call: Callable[[], T], progress: Progress,
-                        started: float | None = None) -> T:
+                        started: float | None = None,
+                        each_tick: Callable[[], None] | None = None) -> T:
     """Run `call` in a worker thread; tick `progress` from this thread until it ends."""
     started = time.monotonic() if started is None else started
-    return Pending(call).wait(progress, started)
+    return Pending(call).wait(progress, started, each_tick)

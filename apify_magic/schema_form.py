@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import ipywidgets as widgets
 from apify_magic.body import JSON_TYPE, Payload
 from apify_magic.errors import InputError
 from apify_magic.input_schema import validate_input
+from apify_magic.panel_options import FIELD_WIDTH, LABEL_WIDTH
 
 SECRET_MASK = "********"
 WHOLE_INPUT = "INPUT"  # the one field of a form without an input schema
@@ -88,7 +90,20 @@ class FormField:
                 return True, json.loads(value)
             except json.JSONDecodeError as err:
                 raise ValueError(f"not valid JSON: {err.msg} at line {err.lineno}") from None
-        # numbers and booleans always hold a value: send it only when it means something
+        if self.kind in ("integer", "number"):
+            # Typed as text and kept as typed: a value out of range is marked, not clamped.
+            text = value.strip()
+            if not text:
+                return False, None
+            try:
+                number: float = int(text) if self.kind == "integer" else float(text)
+            except ValueError:
+                word = "a whole number" if self.kind == "integer" else "a number"
+                raise ValueError(f"must be {word}, got {text!r}") from None
+            if not math.isfinite(number):
+                raise ValueError("must be a finite number")
+            return True, number
+        # booleans always hold a value: send one only when it means something
         return self.touched or self.initial() is not None, value
 
 
@@ -131,7 +146,12 @@ class SchemaForm:
         input_widget = _make_input(kind, prop, label)
         error = widgets.HTML("", layout=widgets.Layout(margin="0 0 0 8px"))
         error.add_class("apify-field-error")
-        row = widgets.HBox([input_widget, error])
+        parts: list[Any] = [widgets.HBox([input_widget, error])]
+        if prop.get("description"):  # shown, not hidden in a tooltip
+            help_text = widgets.HTML(f"<div class='apify-field-help'>"
+                                     f"{_escape(str(prop['description']))}</div>")
+            parts.append(help_text)
+        row = widgets.VBox(parts)
         row.add_class("apify-field")
         field = FormField(name, prop, kind, input_widget, error, row)
         if kind == "secret" and field.initial() is not None:
@@ -190,7 +210,7 @@ class SchemaForm:
             shown[WHOLE_INPUT] = self.whole
         for name, field in shown.items():
             message = errors.get(name)
-            field.error.value = (f"<span style='color:#c62828'>{_escape(message)}</span>"
+            field.error.value = (f"<span class='apify-error'>{_escape(message)}</span>"
                                  if message else "")
 
     def checked_input(self) -> dict[str, Any]:
@@ -220,11 +240,9 @@ class SchemaForm:
 def _make_input(kind: str, prop: Mapping[str, Any], label: str) -> Any:
     common: dict[str, Any] = {
         "description": label,
-        "style": {"description_width": "160px"},
-        "layout": widgets.Layout(width="480px"),
+        "style": {"description_width": LABEL_WIDTH},
+        "layout": widgets.Layout(width=FIELD_WIDTH),
     }
-    if prop.get("description"):
-        common["tooltip"] = str(prop["description"])
     initial = next((prop[k] for k in ("prefill", "default") if k in prop), None)
     if kind == "secret":
         # Synced only on Enter/blur, then moved into Python and emptied at once.
@@ -253,18 +271,15 @@ def _make_input(kind: str, prop: Mapping[str, Any], label: str) -> Any:
 
 def _number_input(kind: str, prop: Mapping[str, Any], initial: Any,
                   common: dict[str, Any]) -> Any:
+    """A text box: what is typed stays as typed, and the form says what is wrong with it
+    (a bounded number widget would silently clamp it)."""
     low, high = prop.get("minimum"), prop.get("maximum")
-    integer = kind == "integer"
-    if low is None and high is None:
-        cls = widgets.IntText if integer else widgets.FloatText
-        return cls(value=initial or 0, **common)
-    # An open bound becomes a wide one: Bounded*Text needs both.
-    wide = 2**53 - 1
-    low = -wide if low is None else low
-    high = wide if high is None else high
-    start = initial if initial is not None else max(low, min(0, high))
-    cls = widgets.BoundedIntText if integer else widgets.BoundedFloatText
-    return cls(value=start, min=low, max=high, **common)
+    bounds = [f">= {low}" if isinstance(low, (int, float)) else "",
+              f"<= {high}" if isinstance(high, (int, float)) else ""]
+    word = "whole number" if kind == "integer" else "number"
+    placeholder = " and ".join(b for b in bounds if b) or word
+    shown = "" if initial is None or isinstance(initial, bool) else str(initial)
+    return widgets.Text(value=shown, placeholder=placeholder, **common)
 
 
 def _escape(text: str) -> str:

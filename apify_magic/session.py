@@ -17,13 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from apify_magic import body
 from apify_magic.datasets import DatasetQuery
-from apify_magic.errors import AuthError, OptionError
+from apify_magic.errors import AuthError, OptionError, RunInterruptedError
 from apify_magic.options import RunOptions
 from apify_magic.progress import Progress, wait_on_main_thread
 from apify_magic.target import Target, resolve_target
 
 if TYPE_CHECKING:
     from apify_magic.client import ApifyClient
+
+# An interrupted run-sync looks this many times for the run it started, this far apart.
+INTERRUPT_LOOKUPS = 4
+INTERRUPT_LOOKUP_SECS = 0.5
 
 # Environment defaults, below %config and above the built-in ones.
 ENV_PREFIX = "APIFY_MAGIC_"
@@ -132,8 +136,9 @@ class RunSession:
 def _synced(client: ApifyClient, request: RunRequest, progress: Progress,
             started: float) -> Any:
     from apify_magic.datasets import frame_from_pages, parse_lines
-    from apify_magic.errors import RunTimeoutError
+    from apify_magic.errors import RunFailedError, RunTimeoutError
     from apify_magic.result import convert
+    from apify_magic.runs import failure_hint
 
     dataset = request.dataset.params("jsonl") if request.dataset else None
     since = time.time()
@@ -142,13 +147,22 @@ def _synced(client: ApifyClient, request: RunRequest, progress: Progress,
             lambda: client.run_sync(request.actor_id, request.options, request.payload,
                                     dataset, task=request.task), progress, started)
     except KeyboardInterrupt:
-        print("Interrupted. A run-sync request cannot stop its run: the run may go on "
-              "(and cost) until it ends; check Apify Console > Runs, or use --watch, "
-              "which aborts the run on interrupt.")
-        raise
+        raise _interrupted_sync(client, request, progress, since) from None
     except RunTimeoutError as err:
         err.hint = _attach_hint(client, request, err.run_id, since)
         raise
+    except RunFailedError as err:
+        # run-sync says only that the run failed: the Actor's own words are in its log.
+        if err.run_id:
+            progress.identified(err.run_id)
+            try:
+                failed_run = client.get_run(err.run_id, actor_id=request.actor_id)
+            except Exception:  # a courtesy lookup: the failure is what matters
+                failed_run = {"id": err.run_id}
+            err.hint = failure_hint(client, failed_run, request.actor_id)
+        raise
+    if result.run_id:
+        progress.identified(result.run_id)
     if request.dataset is not None and request.result_as in ("auto", "dataframe"):
         return frame_from_pages([result.content])
     if request.dataset is not None and request.result_as == "python":
@@ -159,6 +173,32 @@ def _synced(client: ApifyClient, request: RunRequest, progress: Progress,
         if run_id:
             return _output_of(client, request, progress, started, run_id)
     return convert(result.content, result.content_type, request.result_as)
+
+
+def _interrupted_sync(client: ApifyClient, request: RunRequest, progress: Progress,
+                      since: float) -> RunInterruptedError:
+    """Kernel > Interrupt during run-sync: find the run the request started and abort it.
+
+    The request cannot be called back, and its answer (with the run's id) has not come:
+    the run is the Actor's newest one started since the request, if it exists yet."""
+    from apify_magic.runs import RunFollower, runs_place
+
+    run_id = None
+    for attempt in range(INTERRUPT_LOOKUPS):
+        run_id = _our_last_run(client, request, since)
+        if run_id or attempt == INTERRUPT_LOOKUPS - 1:
+            break
+        time.sleep(INTERRUPT_LOOKUP_SECS)  # the POST may not have created the run yet
+    if run_id is None:
+        return RunInterruptedError(
+            "Interrupted: the run this cell started could not be found to abort it; it may "
+            "go on (and cost) until it ends",
+            hint=f"look for it among the Actor's runs: {runs_place(client)}; --watch "
+                 "aborts its run on interrupt")
+    progress.identified(run_id)
+    follower = RunFollower(client, progress, actor_id=request.actor_id)
+    follower.run = {"id": run_id}
+    return follower.interrupted()
 
 
 def _output_object_applies(request: RunRequest) -> bool:
@@ -217,9 +257,7 @@ def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
         else:
             follower.start(request.options, request.payload, task=request.task)
     except KeyboardInterrupt:
-        print("Interrupted while starting the run: it may have started; check Apify "
-              "Console > Runs.")
-        raise
+        raise follower.interrupted() from None
     follower.follow()
     if request.dataset is not None:
         return follower.dataset(request.dataset,

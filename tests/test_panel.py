@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from apify_magic import panel as panel_module
 from apify_magic.body import JSON_TYPE, Payload
 from apify_magic.errors import NotFoundError, OptionError
 from apify_magic.options import RunOptions
+from apify_magic.panel_view import preview_html
 from apify_magic.session import RunRequest
 
 SCHEMA = {
@@ -66,7 +68,9 @@ def test_widget_progress_shows_one_panel_over_the_requests_options(
     assert "<table" in panel.result_view.value and "<td>2</td>" in panel.result_view.value
     assert isinstance(shell.user_ns["out"], pd.DataFrame)
     shown = capsys.readouterr().out  # display() in a plain shell prints text/plain
-    assert shown.count("Apify run panel: me~actor -> out") == 1
+    assert shown.count("SUCCEEDED | me~actor -> out | took ") == 1
+    assert "out: DataFrame 2 rows x 1 cols" in shown
+    assert not panel.expanded  # compact unless asked
 
 
 def test_changing_a_widget_changes_the_request_run_sends_and_rebinds(
@@ -116,9 +120,13 @@ def test_a_bad_option_value_is_shown_and_nothing_is_sent(
     getattr(panel.option_widgets, widget).value = text
     assert message in html.unescape(panel.option_widgets.message.value)
     assert panel.options.__dict__ == before  # the options keep their last good value
-    panel.run_button.click()
+    assert panel.run_button.disabled  # Run waits for the fix
+    panel.run_button.click()  # what a click would do anyway
     assert len(server.posts()) == 1
     assert message in html.unescape(panel.message.value)
+    getattr(panel.option_widgets, widget).value = ""  # fixed: the messages go
+    assert panel.option_widgets.message.value == "" and panel.message.value == ""
+    assert not panel.run_button.disabled
 
 
 def test_a_failed_run_shows_type_message_and_run_id(
@@ -128,9 +136,10 @@ def test_a_failed_run_shows_type_message_and_run_id(
     result = run(shell, "%%apify_run me~actor out --progress widget\n{}")
     assert result.error_in_exec is not None  # the cell still fails
     (panel,) = panels
-    assert panel.state == "FAILED"
-    assert "RunFailedError" in panel.result_view.value
-    assert "abcRUN123" in panel.result_view.value
+    assert panel.state == "FAILED" and "FAILED" in panel.chip.value
+    assert "RunFailedError" in panel.line_message.value
+    assert "abcRUN123" in panel.line_message.value
+    assert "did not succeed" not in panel.line_message.value  # the error says it, once
     assert panel.bar.bar_style == "danger"
     assert not panel.run_button.disabled  # can run again
 
@@ -138,18 +147,24 @@ def test_a_failed_run_shows_type_message_and_run_id(
 def test_progress_calls_move_the_bar_against_the_timeout() -> None:
     panel = _panel()
     panel.show = lambda: None  # type: ignore[method-assign]
+    panel._show_outcome = lambda: None  # type: ignore[method-assign]
     panel.started("me~actor", "Apify platform", 10.0)
     assert (panel.bar.value, panel.bar.max, panel.run_button.disabled) == (0.0, 10.0, True)
+    assert panel.bar.layout.display == ""
     panel.tick(4.2)
-    assert panel.bar.value == 4.2 and panel.elapsed_label.value == "4 s of 10 s"
+    assert panel.bar.value == 4.2 and panel.clock.value == "4 s of 10 s"
     panel.status("RUNNING", "Crawled 3 of 10 pages")
-    assert panel.status_label.value == "RUNNING: Crawled 3 of 10 pages"
+    assert panel.line_message.value == "Crawled 3 of 10 pages" and "RUNNING" in panel.chip.value
     panel.tick(99)
     assert panel.bar.value == 10.0  # never past the end
     panel.finished({"ok": True}, 11.0)
-    assert panel.bar.bar_style == "success" and "took 11.0 s" in panel.elapsed_label.value
+    assert panel.bar.bar_style == "success" and panel.clock.value == "took 11.0 s"
+    assert "dict of 1" in panel.line_message.value
+    # Without a timeout there is no bar to fill, only a running clock.
     panel.started("me~actor", "Apify platform", None)
-    assert panel.bar.max == panel_module.NO_TIMEOUT_SCALE_SECS
+    assert panel.bar.layout.display == "none"
+    panel.tick(75.4)
+    assert panel.clock.value == "75 s"
 
 
 def test_text_plain_is_deterministic_without_ports_times_or_ids() -> None:
@@ -157,11 +172,14 @@ def test_text_plain_is_deterministic_without_ports_times_or_ids() -> None:
     panel.show = lambda: None  # type: ignore[method-assign]
     panel.started("me~actor", "local runtime (http://127.0.0.1:41234)", None)
     panel.tick(3.7)
+    panel._show_outcome = lambda: None  # type: ignore[method-assign]
     panel.finished(pd.DataFrame({"n": [1, 2, 3]}), 3.8)
     text = panel._repr_mimebundle_()["text/plain"]
-    assert text == ("Apify run panel: me~actor -> out on local runtime\n"
-                    "  options: --memory 512\n"
-                    "  state: SUCCEEDED (DataFrame, 3 rows x 1 columns)")
+    assert text == "SUCCEEDED | me~actor -> out | out: DataFrame 3 rows x 1 cols"
+    assert _panel()._repr_mimebundle_()["text/plain"] == (
+        "Apify run panel: me~actor -> out on the default target\n"
+        "  options: --memory 512\n"
+        "  state: ready")
     assert "application/vnd.jupyter.widget-view+json" in panel._repr_mimebundle_()
 
 
@@ -186,8 +204,9 @@ def test_apify_panel_opens_the_schema_form_and_runs_only_on_run(
     assert (seen.method, seen.path) == ("GET", "/v2/actors/me~table/builds/default")
     assert seen.headers["Authorization"] == f"Bearer {TOKEN}"
     assert panel.state == "ready" and "tbl" not in shell.user_ns
+    assert panel.expanded  # %apify_panel opens with its form
     form = panel.form
-    form.fields["rows"].input.value = 7
+    form.fields["rows"].input.value = "7"
     form.fields["prefix"].input.value = "row"
     form.fields["apiKey"].input.value = "key-123"
     panel.json_toggle.value = True
@@ -254,10 +273,12 @@ def _all_widgets(root: Any) -> list[Any]:
 
 
 def test_a_result_that_is_no_table_previews_as_a_compact_repr() -> None:
-    assert re.fullmatch(r"<pre[^>]*>\[1, 2\]</pre>", panel_module.preview_html([1, 2]))
-    record = panel_module.preview_html({"took": 1.5, "name": "x"})
+    assert re.fullmatch(r"<pre[^>]*>\[1, 2\]</pre>", preview_html([1, 2]))
+    record = preview_html({"took": 1.5, "name": "x"})
     assert record.startswith("<table") and "<th>took</th><td>1.5</td>" in record
-    assert panel_module.preview_html({"a": [1]}).startswith("<pre")
+    assert preview_html({"a": [1]}).startswith("<pre")
+    frame = pd.DataFrame({f"c{i}": [i] for i in range(14)})
+    assert preview_html(frame) == frame._repr_html_()  # pandas' own view
 
 
 def test_an_error_before_the_run_starts_is_shown_in_the_panel() -> None:
@@ -323,14 +344,39 @@ def test_watched_run_shows_status_messages_as_they_come(
 
     def status(self: Any, status: str, message: str | None) -> None:
         original(self, status, message)
-        shown.append(self.status_label.value)
+        shown.append(self.line_message.value)
 
     monkeypatch.setattr(panels_base(), "status", status)
     result = run(local_shell, '%%apify_run slow out --watch --progress widget\n'
                               '{"seconds": 0.8, "steps": 2}')
     assert result.error_in_exec is None
     (panel,) = panels
-    assert panel.status_label.value == "SUCCEEDED: Done"
-    assert "RUNNING: Working: step 1 of 2" in shown
+    assert "SUCCEEDED" in panel.chip.value and "Done" in panel.line_message.value
+    assert "Working: step 1 of 2" in shown
+    assert "[Status message]: Working: step 2 of 2" in panel.log_view.value  # the live log
     assert "<th>steps</th><td>2</td>" in panel.result_view.value
     assert local_shell.user_ns["out"]["steps"] == 2
+
+
+def test_a_log_line_reaches_the_panel_within_a_second(
+        local_shell: Any, panels: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    arrivals: list[tuple[float, str]] = []
+    original = panel_module.RunPanel.log
+
+    def log(self: Any, text: str) -> None:
+        arrivals.append((time.time(), text))
+        original(self, text)
+
+    monkeypatch.setattr(panels_base(), "log", log)
+    result = run(local_shell, '%%apify_run slow out --watch --progress widget\n'
+                              '{"seconds": 3, "steps": 3}')
+    assert result.error_in_exec is None
+    delays = []
+    for arrived, text in arrivals:
+        for stamp in re.findall(r"^(\S+Z) .*Working: step", text, flags=re.MULTILINE):
+            written = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            delays.append(arrived - written)
+    assert len(delays) == 3, arrivals
+    assert max(delays) < 1.0, delays

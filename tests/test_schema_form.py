@@ -44,9 +44,9 @@ SCHEMA: dict[str, Any] = {
     ({"type": "string", "editor": "textarea"}, "textarea", widgets.Textarea),
     ({"type": "string", "editor": "select", "enum": ["a"]}, "select", widgets.Dropdown),
     ({"type": "string", "isSecret": True}, "secret", widgets.Password),
-    ({"type": "integer", "minimum": 1, "maximum": 5}, "integer", widgets.BoundedIntText),
-    ({"type": "integer"}, "integer", widgets.IntText),
-    ({"type": "number", "minimum": 0}, "number", widgets.BoundedFloatText),
+    ({"type": "integer", "minimum": 1, "maximum": 5}, "integer", widgets.Text),
+    ({"type": "integer"}, "integer", widgets.Text),
+    ({"type": "number", "minimum": 0}, "number", widgets.Text),
     ({"type": "boolean"}, "boolean", widgets.Checkbox),
     ({"type": "array", "editor": "stringList"}, "stringList", widgets.Textarea),
     ({"type": "array", "editor": "json"}, "json", widgets.Textarea),
@@ -76,14 +76,29 @@ def test_dropdown_uses_enum_titles_and_sends_enum_values() -> None:
     assert form.value()[0]["mode"] == "fast"
 
 
-def test_numbers_carry_the_schema_bounds() -> None:
+def test_numbers_are_kept_as_typed_and_marked_never_clamped() -> None:
     form = SchemaForm(SCHEMA)
     pages = form.fields["pages"].input
-    assert (pages.min, pages.max, pages.value) == (1, 50, 10)
+    assert (pages.value, pages.placeholder) == ("10", ">= 1 and <= 50")
+    pages.value = "500"  # out of range: kept as typed, marked, not sent
+    assert pages.value == "500"
+    assert form.value()[1] == {"pages": "must be <= 50"}
+    pages.value = "ten"
+    assert form.value()[1] == {"pages": "must be a whole number, got 'ten'"}
+    pages.value = "12"  # fixed: the message goes
+    assert form.value()[1] == {} and form.value()[0]["pages"] == 12
     ratio = form.fields["ratio"].input
-    assert (ratio.min, ratio.max) == (0, 1)
-    ratio.value = 0.5  # touched: now it is sent
+    assert ratio.value == ""  # no default: not sent until typed
+    ratio.value = "0.5"
     assert form.value()[0]["ratio"] == 0.5
+
+
+def test_descriptions_are_shown_under_their_fields() -> None:
+    form = SchemaForm({"properties": {"q": {"type": "string", "title": "Query",
+                                            "description": "What to <search> for"}}})
+    texts = [w.value for w in _all_widgets(form.fields["q"].row)
+             if isinstance(w, widgets.HTML)]
+    assert any("What to &lt;search&gt; for" in t for t in texts)
 
 
 def test_required_marked_and_sections_shown_as_headings() -> None:

@@ -196,8 +196,11 @@ def test_dataset_option_without_dataset_is_refused(ip: Any) -> None:
     assert isinstance(err, errors.OptionError)
 
 
-def test_interrupting_a_kernel_aborts_the_watched_run(runtime: LocalRuntime) -> None:
-    """Kernel > Interrupt during a watched run: the run ends ABORTED, nothing is left."""
+@pytest.mark.parametrize("watch", [" --watch", ""])
+def test_interrupting_a_kernel_aborts_the_run_in_a_few_lines(runtime: LocalRuntime,
+                                                             watch: str) -> None:
+    """Kernel > Interrupt during a watched run or a run-sync: the run ends ABORTED, nothing
+    is left, and the cell fails with a few lines, not a traceback through our code."""
     from jupyter_client.manager import start_new_kernel
     from local.local_helpers import run_pids
 
@@ -206,14 +209,27 @@ def test_interrupting_a_kernel_aborts_the_watched_run(runtime: LocalRuntime) -> 
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
         kc.execute_interactive("%load_ext apify_magic", timeout=60)
-        msg_id = kc.execute('%%apify_run slow out --watch\n{"seconds": 60, "steps": 60}')
+        msg_id = kc.execute(f'%%apify_run slow out{watch}\n{{"seconds": 60, "steps": 60}}')
         run_id = wait_for_running_run(runtime.url, "slow")
         km.interrupt_kernel()
         reply = kc.get_shell_msg(timeout=30)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = kc.get_shell_msg(timeout=30)
-        assert reply["content"]["status"] == "error"
-        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert reply["content"]["status"] == "error"  # Run All stops here
+        assert reply["content"]["ename"] == "RunInterruptedError"
+        errors_seen = []
+        while True:
+            msg = kc.get_iopub_msg(timeout=10)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "error":
+                errors_seen.append(msg["content"]["traceback"])
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        (traceback,) = errors_seen
+        assert len(traceback) <= 3, traceback
+        assert traceback[0].startswith(f"RunInterruptedError: Interrupted: run {run_id} ")
+        assert "aborted" in traceback[0]
         state = httpx.get(f"{runtime.url}/v2/actor-runs/{run_id}?waitForFinish=10").json()
         assert state["data"]["status"] == "ABORTED"
         assert run_pids(run_id) == []
@@ -246,3 +262,19 @@ def test_dataset_unwind_and_flatten(ip: Any, watch: str) -> None:
     frame = ip.user_ns["out"]
     assert list(frame.columns) == ["i", "name", "score", "even", "meta.depth", "meta.url"]
     assert frame["meta.url"].tolist() == ["https://example.com/0", "https://example.com/1"]
+
+
+def test_apify_log_prints_and_follows_a_runs_log(ip: Any, runtime: LocalRuntime,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    started = httpx.post(f"{runtime.url}/v2/actors/slow/runs",
+                         json={"seconds": 1.2, "steps": 3}).json()["data"]
+    capsys.readouterr()
+    ip.run_line_magic("apify_log", f"{started['id']} --follow")  # returns when the run ends
+    followed = capsys.readouterr().out
+    assert [f"Working: step {n} of 3" in followed for n in (1, 2, 3)] == [True] * 3
+    ip.run_line_magic("apify_log", started["id"])
+    assert capsys.readouterr().out == followed  # the whole log, once it has ended
+    with pytest.raises(errors.OptionError):
+        ip.run_line_magic("apify_log", "not/an/id")
+    with pytest.raises(errors.NotFoundError):
+        ip.run_line_magic("apify_log", "NoSuchRun12345678 --follow")
