@@ -22,6 +22,11 @@ BINARY_TYPE = "application/octet-stream"
 
 _PLACEHOLDER = re.compile(r"(\\?)\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# RFC 9110: type "/" subtype *( OWS ";" OWS parameter ), tokens and quoted strings in ASCII.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|"[ !#-\[\]-~]*"))*$')
+# The platform refuses a larger request body with 413; so does the magic, before sending.
+MAX_INPUT_BYTES = 9_437_184
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,42 +41,90 @@ class Payload:
 def from_cell(body: str, namespace: Mapping[str, Any], content_type: str | None) -> Payload:
     """The INPUT of a `%%apify_run` cell."""
     if content_type:
+        content_type = check_content_type(content_type)
         # IPython ends every cell body with a newline the user did not type.
         verbatim = body[:-1] if body.endswith("\n") else body
-        return Payload(verbatim.encode("utf-8"), content_type)
+        return _sized(Payload(_utf8(verbatim, "the cell body"), content_type))
     if not body.strip():
         return Payload(b"{}", JSON_TYPE)
     _check_json(_blank_placeholders(body))
     text = _PLACEHOLDER.sub(lambda m: _insert(m, namespace), body)
     try:
         json.loads(text)
+    except RecursionError:
+        raise _too_deep("INPUT") from None
     except ValueError as err:
         # The template parsed, so an inserted value broke it: usually a `{{ x }}` inside
         # a string, where the value's own quotes end the string.
         raise InputError(
             f"INPUT is not valid JSON after inserting variables: {err}",
             hint="put {{ name }} where a JSON value goes, not inside a string") from None
-    return Payload(text.encode("utf-8"), JSON_TYPE)
+    return _sized(Payload(_utf8(text, "INPUT"), JSON_TYPE))
+
+
+def check_content_type(value: str) -> str:
+    """A media type as HTTP carries it (`type/subtype; param=value`), or InputError: a
+    header with a control or non-ASCII character cannot be sent at all."""
+    value = value.strip()
+    if not _MEDIA_TYPE.match(value):
+        raise InputError(
+            f"--content-type {value!r} is not a media type",
+            hint="use type/subtype with optional ;param=value, in ASCII, such as "
+                 "text/csv or 'text/plain; charset=utf-8'")
+    return value
+
+
+def _sized(payload: Payload) -> Payload:
+    if len(payload.content) > MAX_INPUT_BYTES:
+        raise InputError(
+            f"INPUT is {len(payload.content):,} bytes, over the platform's limit of "
+            f"{MAX_INPUT_BYTES:,} bytes; nothing was sent",
+            hint="put large data in a key-value store or dataset and pass its id")
+    return payload
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"{what} holds text that is not valid Unicode (a lone surrogate, "
+            f"{text[err.start]!r} at character {err.start})",
+            hint="such text usually comes from decoding bytes with errors='surrogateescape'; "
+                 "decode them properly, or send bytes with -i") from None
+
+
+def _too_deep(what: str) -> InputError:
+    return InputError(f"{what} is nested too deeply to be read or sent as JSON",
+                      hint="flatten the structure: real INPUTs are a few levels deep")
 
 
 def from_variable(name: str, namespace: Mapping[str, Any], content_type: str | None) -> Payload:
     """The INPUT of `-i name`, encoded as the official client does."""
     value = lookup(name, namespace)
+    content_type = check_content_type(content_type) if content_type else None
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return Payload(bytes(value), content_type or BINARY_TYPE)
+        return _sized(Payload(bytes(value), content_type or BINARY_TYPE))
     if isinstance(value, io.IOBase):
-        data = value.read()
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        return Payload(raw, content_type or BINARY_TYPE)
+        try:
+            data = value.read()
+        except (OSError, ValueError) as err:  # closed, write-only, or not readable
+            raise InputError(f"-i {name}: the file cannot be read ({err})",
+                             hint="open it for reading, or read it into a variable") from None
+        raw = (_utf8(data, f"-i {name}") if isinstance(data, str)
+               else bytes(data or b""))
+        return _sized(Payload(raw, content_type or BINARY_TYPE))
     if isinstance(value, str):
-        return Payload(value.encode("utf-8"), content_type or TEXT_TYPE)
+        return _sized(Payload(_utf8(value, f"-i {name}"), content_type or TEXT_TYPE))
     try:
-        raw = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise _too_deep(f"-i {name}") from None
     except (TypeError, ValueError) as err:
         raise InputError(
             f"-i {name}: a {type(value).__name__} cannot be sent as JSON INPUT ({err})",
             hint="pass a dict or list (JSON), a str (text) or bytes (binary)") from None
-    return Payload(raw, content_type or JSON_TYPE)
+    return _sized(Payload(_utf8(text, f"-i {name}"), content_type or JSON_TYPE))
 
 
 def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
@@ -90,6 +143,8 @@ def _insert(match: re.Match[str], namespace: Mapping[str, Any]) -> str:
     value = lookup(name, namespace)
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise _too_deep(f"{{{{ {name} }}}}") from None
     except (TypeError, ValueError) as err:
         raise InputError(f"{{{{ {name} }}}}: a {type(value).__name__} is not JSON ({err})",
                          hint="insert a dict, list, str, number, bool or None") from None
@@ -108,8 +163,12 @@ def _blank_placeholders(body: str) -> str:
 def _check_json(text: str) -> None:
     try:
         json.loads(text)
+    except RecursionError:
+        raise _too_deep("INPUT") from None
     except json.JSONDecodeError as err:
-        line = text.splitlines()[err.lineno - 1] if text.splitlines() else ""
+        # An error at the very end (an unclosed `{`) is on the line after the last one.
+        lines = text.split("\n")
+        line = lines[err.lineno - 1] if 0 < err.lineno <= len(lines) else ""
         raise InputError(
             f"INPUT is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}\n"
             f"  {line.rstrip()}\n  {' ' * (err.colno - 1)}^",

@@ -187,8 +187,9 @@ class ApifyMagic(Magics):
         The cell body is POSTed to `/v2/actors/ACTOR/run-sync`. `{{ name }}` in the body
         inserts the notebook variable `name` as JSON; `\\{{` sends a literal `{{`.
         The token comes from APIFY_TOKEN, `apify login` or `%apify_login`, never from
-        this line. Defaults for every option: `%config ApifyMagic.<option> = value` or
-        APIFY_MAGIC_<OPTION> in the environment.
+        this line. Defaults: `%config ApifyMagic.<option> = value`, and for the run
+        options (memory, timeout, build, max_items, max_total_charge_usd,
+        restart_on_error, output_record_key) APIFY_MAGIC_<OPTION> in the environment.
         """
         args = _parse_line(self.apify_run, line)
         request = self._build_request(args, cell)
@@ -389,6 +390,8 @@ def _webhooks(value: str, ns: Mapping[str, Any]) -> list[dict[str, Any]]:
         text = held
     try:
         parsed = json.loads(text)
+    except RecursionError:
+        raise OptionError("--webhooks is nested too deeply to be JSON") from None
     except json.JSONDecodeError as err:
         raise OptionError(f"--webhooks is not valid JSON: {err.msg} at column {err.colno}",
                           hint="quote the array: --webhooks '[{...}]'") from None

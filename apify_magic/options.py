@@ -34,6 +34,16 @@ WEBHOOK_EVENT_TYPES = frozenset({
 
 RESULT_FORMS = ("auto", "python", "dataframe", "text", "bytes")
 
+# Bounds the platform documents none of, chosen so that every value sent is one a server
+# stores as it was meant: a timeout fits the 32-bit seconds of `timeoutSecs`, counts stay
+# exact in JSON numbers, and a charge cap is at least a millionth of a dollar (a smaller
+# positive float would be sent as 0 or as a denormal such as 1e-320).
+TIMEOUT_MAX_SECS = 2**31 - 1
+COUNT_MAX = 2**53 - 1
+CHARGE_MIN_USD = 1e-6
+CHARGE_MAX_USD = 1e9
+BUILD_MAX_CHARS = 256
+
 
 @dataclasses.dataclass
 class RunOptions:
@@ -52,18 +62,24 @@ class RunOptions:
         """Raise OptionError for the first invalid value; return self for chaining."""
         check_memory(self.memory)
         if self.timeout is not None and not (
-            math.isfinite(self.timeout) and self.timeout >= 0
+            math.isfinite(self.timeout) and 0 <= self.timeout <= TIMEOUT_MAX_SECS
         ):
-            raise OptionError(f"--timeout must be a number of seconds >= 0, got {self.timeout}")
-        if self.build is not None and not self.build.strip():
-            raise OptionError("--build must not be empty")
-        if self.max_items is not None and self.max_items <= 0:
-            raise OptionError(f"--max-items must be > 0, got {self.max_items}")
+            raise OptionError(f"--timeout must be a number of seconds from 0 to "
+                              f"{TIMEOUT_MAX_SECS}, got {self.timeout:g}")
+        if self.build is not None and (
+                not self.build.strip() or len(self.build) > BUILD_MAX_CHARS
+                or not self.build.isprintable()):
+            raise OptionError(f"--build must be a build tag or number (1 to {BUILD_MAX_CHARS} "
+                              "printable characters)")
+        if self.max_items is not None and not 0 < self.max_items <= COUNT_MAX:
+            raise OptionError(f"--max-items must be from 1 to {COUNT_MAX}, got {self.max_items}")
         if self.max_total_charge_usd is not None and not (
-            math.isfinite(self.max_total_charge_usd) and self.max_total_charge_usd > 0
+            math.isfinite(self.max_total_charge_usd)
+            and CHARGE_MIN_USD <= self.max_total_charge_usd <= CHARGE_MAX_USD
         ):
             raise OptionError(
-                f"--max-total-charge-usd must be > 0, got {self.max_total_charge_usd}")
+                f"--max-total-charge-usd must be from {CHARGE_MIN_USD:g} to "
+                f"{CHARGE_MAX_USD:g} USD, got {self.max_total_charge_usd:g}")
         if self.output_record_key is not None:
             check_record_key(self.output_record_key)
         if self.webhooks is not None:
@@ -150,6 +166,12 @@ def check_webhooks(webhooks: object) -> None:
     problem = webhooks_problem(webhooks, "--webhooks")
     if problem:
         raise OptionError(problem)
+    try:  # what encode_webhooks will send: JSON, not too deep to write
+        json.dumps(webhooks, allow_nan=False)
+    except RecursionError:
+        raise OptionError("--webhooks is nested too deeply to be JSON") from None
+    except (TypeError, ValueError) as err:
+        raise OptionError(f"--webhooks cannot be sent as JSON ({err})") from None
 
 
 def encode_webhooks(webhooks: list[dict[str, Any]]) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
+from traitlets import TraitError
 
 from apify_magic.body import JSON_TYPE, Payload
 from apify_magic.errors import InputError
@@ -27,6 +28,49 @@ from apify_magic.panel_options import FIELD_WIDTH, LABEL_WIDTH
 SECRET_MASK = "********"
 WHOLE_INPUT = "INPUT"  # the one field of a form without an input schema
 # -- widgets -------------------------------------------------------------------------
+
+
+_KINDS = frozenset({"string", "integer", "number", "boolean", "array", "object"})
+_TEXT_KEYS = ("title", "description", "sectionCaption", "editor")
+
+
+def clean_schema(schema: object) -> dict[str, Any]:
+    """The input schema with every key the form reads in the shape it expects; a key in
+    any other shape is dropped, so a malformed schema gives a form, never a crash."""
+    if not isinstance(schema, Mapping):
+        return {}
+    required = schema.get("required")
+    props = schema.get("properties")
+    return {
+        "title": schema["title"] if isinstance(schema.get("title"), str) else None,
+        "required": [r for r in required if isinstance(r, str)]
+        if isinstance(required, list) else [],
+        "properties": {str(k): _clean_prop(v) for k, v in props.items()
+                       if isinstance(v, Mapping)} if isinstance(props, Mapping) else {},
+        **{k: v for k, v in schema.items() if k not in ("title", "required", "properties")},
+    }
+
+
+def _clean_prop(prop: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in prop.items() if k not in (*_TEXT_KEYS, "type", "enum",
+                                                       "enumTitles", "minimum", "maximum")}
+    for key in _TEXT_KEYS:
+        if isinstance(prop.get(key), str):
+            out[key] = prop[key]
+    if isinstance(prop.get("type"), str) and prop["type"] in _KINDS:
+        out["type"] = prop["type"]
+    enum = prop.get("enum")
+    if isinstance(enum, list) and enum and all(
+            v is None or isinstance(v, (str, int, float, bool)) for v in enum):
+        out["enum"] = enum
+        titles = prop.get("enumTitles")
+        if isinstance(titles, list):
+            out["enumTitles"] = [str(t) for t in titles]
+    for key in ("minimum", "maximum"):
+        value = prop.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = value
+    return out
 
 
 def widget_kind(prop: Mapping[str, Any]) -> str:
@@ -111,9 +155,11 @@ class SchemaForm:
     """A form for one input schema; `value()` is the INPUT it would send."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
+        schema = clean_schema(schema)
         self.schema = schema
         self.required = set(schema.get("required") or [])
         self.fields: dict[str, FormField] = {}
+        self.problems: list[str] = []  # what of the schema could not become a field
         self._listeners: list[Callable[[], None]] = []
         rows: list[Any] = []
         title = schema.get("title")
@@ -125,9 +171,17 @@ class SchemaForm:
             if prop.get("sectionCaption"):
                 rows.append(widgets.HTML(
                     f"<h4 class='apify-section'>{_escape(str(prop['sectionCaption']))}</h4>"))
-            field = self._make_field(name, prop)
+            try:
+                field = self._make_field(name, prop)
+            except (TypeError, ValueError, TraitError) as err:
+                # A property the form cannot show: say so, and let the rest work.
+                self.problems.append(f"field {name!r} of the input schema cannot be shown "
+                                     f"in the form ({type(err).__name__}: {err})")
+                continue
             self.fields[name] = field
             rows.append(field.row)
+        for problem in self.problems:
+            rows.append(widgets.HTML(f"<div class='apify-error'>{_escape(problem)}</div>"))
         # No input schema (or no properties): the whole INPUT as one JSON object.
         self.whole: FormField | None = None
         if not self.fields:

@@ -108,7 +108,7 @@ def test_every_option_widget_maps_to_its_query_parameter(
 @pytest.mark.parametrize(("widget", "text", "message"), [
     ("timeout", "soon", "not a number"),
     ("timeout", "-1", "--timeout"),
-    ("max_items", "0", "--max-items must be > 0"),
+    ("max_items", "0", "--max-items must be from 1"),
     ("max_items", "2.5", "not a whole number"),
     ("record_key", "bad key!", "not a valid record key"),
 ])

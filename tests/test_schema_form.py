@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -268,3 +269,35 @@ def test_any_schema_and_any_input_give_messages_not_exceptions(schema: dict[str,
     required = schema.get("required")
     names = {r for r in required if isinstance(r, str)} if isinstance(required, list) else set()
     assert set(errors) <= set(value) | names
+
+
+_form_keys = st.sampled_from(["type", "editor", "enum", "enumTitles", "default", "prefill",
+                              "minimum", "maximum", "isSecret", "title", "description",
+                              "sectionCaption", "items", "properties", "nullable"])
+_form_prop = st.dictionaries(_form_keys, _json | st.sampled_from(
+    ["string", "integer", "number", "boolean", "array", "object", "stringList", "json",
+     "textarea", "select", "hidden"]), max_size=5)
+_form_schema = st.fixed_dictionaries(
+    {"properties": st.dictionaries(st.text(max_size=4), _form_prop | _json, max_size=4)},
+    optional={"required": _json, "title": _json})
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_form_schema)
+def test_any_input_schema_gives_a_form_never_a_crash(schema: dict[str, Any]) -> None:
+    form = SchemaForm(schema)
+    value, errors = form.value()
+    assert isinstance(value, dict) and all(isinstance(m, str) for m in errors.values())
+    with contextlib.suppress(InputError):  # a required field without a value is said so
+        form.payload()
+
+
+def test_malformed_keys_of_a_property_are_dropped_and_the_rest_works() -> None:
+    form = SchemaForm({"properties": {
+        "ok": {"type": "string", "default": "x"},
+        "odd": {"type": "integer", "editor": "select", "enum": [1, 2], "default": 3,
+                "enumTitles": ["one", "two"]},
+        "bad": {"type": "string", "enum": [[1], {"a": 2}]},  # dropped: not scalars
+    }})
+    assert list(form.fields) == ["ok", "odd", "bad"]
+    assert form.value()[0]["ok"] == "x"
