@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -138,6 +139,9 @@ class ActorDef:
         return [python, *args], env
 
 
+_NODE_START = re.compile(r"^node\s+([\w./-]+\.(?:m?js|cjs))$")
+
+
 def _node_command(folder: Path, npm: str) -> list[str]:
     """As the platform's Node images start an Actor: `npm start` when package.json has a
     start script, else `node` on its `main` (index.js when it names none)."""
@@ -148,7 +152,17 @@ def _node_command(folder: Path, npm: str) -> list[str]:
     if not isinstance(package, dict):
         raise invalid_request("The Actor's package.json is not a JSON object")
     scripts = package.get("scripts")
-    if isinstance(scripts, dict) and scripts.get("start"):
+    start = scripts.get("start") if isinstance(scripts, dict) else None
+    node = shutil.which("node")
+    assert node is not None  # checked by the caller
+    if isinstance(start, str) and start:
+        # `node FILE`, the start script of Apify's templates, runs without npm in between:
+        # npm's own start-up is about 0.2 s of a JavaScript run's 0.55 s. Anything else
+        # (flags, other commands, shell syntax) goes through npm, as the platform runs it.
+        direct = _NODE_START.match(start)
+        entry = (folder / direct[1]).resolve() if direct else None
+        if entry is not None and entry.is_relative_to(folder.resolve()) and entry.is_file():
+            return [node, str(entry)]
         return [npm, "start", "--silent"]
     main = package.get("main")
     main = main if isinstance(main, str) and main else "index.js"
@@ -156,8 +170,6 @@ def _node_command(folder: Path, npm: str) -> list[str]:
     if not entry.is_relative_to(folder.resolve()) or not entry.is_file():
         raise invalid_request(f"The Actor's package.json has no start script and its main "
                               f"({main}) is not a file in the Actor's folder")
-    node = shutil.which("node")
-    assert node is not None  # checked by the caller
     return [node, str(entry)]
 
 

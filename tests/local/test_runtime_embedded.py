@@ -112,6 +112,32 @@ def test_node_actor_without_start_script_runs_its_main(api: httpx.Client) -> Non
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="node/npm not installed")
+@pytest.mark.parametrize(("start", "through_npm"), [
+    ("node run.js", False), ("node --no-warnings run.js", True), ("node run.js && true", True)])
+def test_a_plain_node_start_script_skips_npm_anything_else_goes_through_it(
+        make_runtime: Callable[..., LocalRuntime], tmp_path: Path, start: str,
+        through_npm: bool) -> None:
+    folder = tmp_path / "actors" / "starts"
+    (folder / ".actor").mkdir(parents=True)
+    (folder / ".actor" / "actor.json").write_text('{"actorSpecification": 1, "name": "starts"}')
+    (folder / "package.json").write_text(json.dumps({"name": "starts",
+                                                     "scripts": {"start": start}}))
+    (folder / "run.js").write_text(textwrap.dedent("""
+        const fs = require("fs"), path = require("path");
+        const store = path.join(process.env.APIFY_LOCAL_STORAGE_DIR, "key_value_stores",
+                                "default");
+        const data = JSON.stringify({npm: Boolean(process.env.npm_lifecycle_event)});
+        fs.writeFileSync(path.join(store, "OUTPUT"), data);
+        fs.writeFileSync(path.join(store, "OUTPUT.__metadata__.json"), JSON.stringify(
+          {key: "OUTPUT", content_type: "application/json; charset=utf-8", size: data.length}));
+    """))
+    runtime = make_runtime(actor_dirs=[tmp_path / "actors"])
+    response = httpx.post(f"{runtime.url}/v2/acts/starts/run-sync", json={}, timeout=60)
+    assert response.status_code == 201, response.text
+    assert response.json() == {"npm": through_npm}
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="node/npm not installed")
 def test_node_actor_with_nothing_to_start_is_refused(
         make_runtime: Callable[..., LocalRuntime], tmp_path: Path) -> None:
     folder = tmp_path / "actors" / "no-main"
