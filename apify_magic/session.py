@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from apify_magic import body
 from apify_magic.datasets import DatasetQuery
-from apify_magic.errors import AuthError, OptionError, RunInterruptedError
+from apify_magic.errors import ApifyMagicError, AuthError, OptionError, RunInterruptedError
 from apify_magic.options import RunOptions
 from apify_magic.progress import Progress, wait_on_main_thread
 from apify_magic.target import Target, resolve_target
@@ -122,6 +122,8 @@ class RunSession:
             else:
                 value = _synced(client, request, progress, started)
         except BaseException as err:
+            if client.target.is_local and isinstance(err, ApifyMagicError):
+                err.hint = local_words(err.hint)
             progress.failed(err, time.monotonic() - started)
             raise
         progress.finished(value, time.monotonic() - started)
@@ -228,6 +230,23 @@ def _our_last_run(client: ApifyClient, request: RunRequest, since: float) -> str
     if last and _epoch(last.get("startedAt")) >= since - 5:
         return str(last.get("id"))
     return None
+
+
+# Hints name Apify Console, where platform runs are; the local runtime has no Console.
+_LOCAL_WORDS = (
+    ("(Apify Console > Runs, or the run's /log)", "(%apify_log RUN_ID)"),
+    ("Apify Console (Runs)", "the runtime's runs (GET /v2/actor-runs?desc=1)"),
+    ("Apify Console > Runs", "the runtime's runs (GET /v2/actor-runs?desc=1)"),
+    ("raise the limit in Apify Console > Billing",
+     "start the runtime with a larger --memory-budget"),
+)
+
+
+def local_words(hint: str) -> str:
+    """A hint as it reads on the local runtime."""
+    for platform, local in _LOCAL_WORDS:
+        hint = hint.replace(platform, local)
+    return hint
 
 
 def _attach_hint(client: ApifyClient, request: RunRequest, run_id: str | None,
