@@ -35,7 +35,9 @@ from apify_magic.target import Target, is_loopback
 SYNC_CEILING_SECS = 300.0  # the endpoint answers 408 after this, whatever `timeout` says
 READ_MARGIN_SECS = 30.0
 MAX_RETRY_AFTER_SECS = 60.0
-POLL_RETRIES = 8  # a GET may be repeated: ride out about two minutes of faults
+POLL_RETRIES = 8  # a GET may be repeated: ride out a server restart or a network blip...
+POLL_RETRY_BUDGET_SECS = 60.0  # ...but say within about a minute that the server is gone
+MAX_RETRY_DELAY_SECS = 10.0
 
 # An Actor id or `username~name`: what the platform accepts, and nothing that can
 # change the URL path.
@@ -276,18 +278,25 @@ class ApifyClient:
         url = self.url(*segments)
         timeout = httpx.Timeout(10.0, read=read_secs)
         tries = max(self.max_retries, POLL_RETRIES)
+        first_fault: float | None = None
         for attempt in range(tries + 1):
-            last = attempt == tries
+            # The budget runs from the first fault: the last try is the one that would
+            # wait past it (each wait is capped too, so a budget is never overslept much).
+            spent = 0.0 if first_fault is None else time.monotonic() - first_fault
+            last = attempt == tries or spent >= POLL_RETRY_BUDGET_SECS
             try:
                 response = self._http.request(method, url, params=params, headers=self.headers(),
                                               timeout=timeout)
             except httpx.TransportError as err:
                 if last:
                     raise self._transport_error(err, actor_id, run_id) from None
-                self._sleep(backoff(attempt, self.retry_base_secs))
+                first_fault = first_fault if first_fault is not None else time.monotonic()
+                self._sleep(min(backoff(attempt, self.retry_base_secs), MAX_RETRY_DELAY_SECS))
                 continue
             if (response.status_code == 429 or response.status_code >= 500) and not last:
-                self._sleep(retry_after(response, attempt, self.retry_base_secs))
+                first_fault = first_fault if first_fault is not None else time.monotonic()
+                self._sleep(min(retry_after(response, attempt, self.retry_base_secs),
+                                MAX_RETRY_DELAY_SECS))
                 continue
             if response.status_code >= 400:
                 raise self.api_error(response, actor_id, run_id)

@@ -131,10 +131,14 @@ class ApiError(ApifyMagicError):
         actor_id: str = "",
         run_id: str | None = None,
         hint: str | None = None,
+        answered: bool = True,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.error_type = error_type
+        # False for an error the magic concluded itself (a watched run that failed): no
+        # server answered with this status, so the message shows none.
+        self.answered = answered
         self.actor_id = actor_id
         found = _RUN_ID.search(message)
         self.run_id = run_id or (found.group(1) if found else None)
@@ -142,7 +146,8 @@ class ApiError(ApifyMagicError):
     def __str__(self) -> str:
         named = self.run_id and self.run_id not in self.message
         where = f" (Actor {self.actor_id}" + (f", run {self.run_id})" if named else ")")
-        head = f"{self.status} {self.error_type}: {self.message}{where if self.actor_id else ''}"
+        code = f"{self.status} " if self.answered else ""
+        head = f"{code}{self.error_type}: {self.message}{where if self.actor_id else ''}"
         return f"{head}\nHint: {self.hint}" if self.hint else head
 
     def __repr__(self) -> str:

@@ -204,8 +204,9 @@ class ApifyMagic(Magics):
     def apify_attach(self, line: str) -> Any:
         """Wait for an existing run (running or finished) and bind its result.
 
-        For example after a kernel restart, or after run-sync answered 408 while its run
-        went on. Takes the same result options as %apify_run.
+        For example after run-sync answered 408 while its run went on, or after a kernel
+        restart for a run on the platform or a standalone runtime (the embedded runtime's
+        runs end with its kernel). Takes the same result options as %apify_run.
         """
         args = _parse_line(self.apify_attach, line)
         variable = _check_variable(args.variable)

@@ -125,7 +125,7 @@ class RunFollower:
         hint = failure_hint(self.client, self.run, self.actor_id)
         return RunFailedError(
             400, "run-failed", f"Actor run did not succeed (run ID: {run_id}, status: {status})",
-            actor_id=self.actor_id, run_id=run_id, hint=hint)
+            actor_id=self.actor_id, run_id=run_id, hint=hint, answered=False)
 
     # -- results -------------------------------------------------------------------------
 

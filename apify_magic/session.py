@@ -265,6 +265,7 @@ def _attach_hint(client: ApifyClient, request: RunRequest, run_id: str | None,
 
 def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
              started: float, poll_secs: float) -> Any:
+    from apify_magic.errors import NotFoundError
     from apify_magic.result import convert
     from apify_magic.runs import RunFollower
 
@@ -272,7 +273,15 @@ def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
                            poll_secs=poll_secs)
     try:
         if request.attach:
-            follower.attach(request.attach)
+            try:
+                follower.attach(request.attach)
+            except NotFoundError as err:
+                err.hint = (f"there is no run {request.attach} on the {client.target.label}: "
+                            "check the run id as an error or the panel shows it")
+                if client.target.is_local:
+                    err.hint += ("; the embedded runtime keeps its runs only while its "
+                                 "kernel runs")
+                raise
         else:
             follower.start(request.options, request.payload, task=request.task)
     except KeyboardInterrupt:

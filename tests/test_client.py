@@ -74,3 +74,27 @@ def test_reprs_hide_the_token(server: RecordingServer) -> None:
     client = ApifyClient(target)
     client.close()
     assert TOKEN not in repr(target) + str(target) + repr(client)
+
+
+def test_polls_tell_within_about_a_minute_that_the_server_is_gone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real refused connection, a clock that moves by what the client sleeps."""
+    client_module = client_mod
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    clock = [1000.0]
+    slept: list[float] = []
+
+    def sleep(secs: float) -> None:
+        slept.append(secs)
+        clock[0] += secs
+
+    monkeypatch.setattr(client_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(client_module, "POLL_RETRIES", 50)  # the budget must stop it
+    client = ApifyClient(Target(f"http://127.0.0.1:{port}", Secret(TOKEN)), sleep=sleep)
+    with pytest.raises(errors.ConnectFailedError):
+        client.get_run("abc")
+    assert max(slept) <= client_module.MAX_RETRY_DELAY_SECS
+    assert sum(slept) <= client_module.POLL_RETRY_BUDGET_SECS + client_module.MAX_RETRY_DELAY_SECS
+    assert sum(slept) >= client_module.POLL_RETRY_BUDGET_SECS - client_module.MAX_RETRY_DELAY_SECS

@@ -90,6 +90,8 @@ def test_failed_watched_run_raises_run_failed_with_log_tail(ip: Any) -> None:
     err = run(ip, "%%apify_run fail out --watch\n{}").error_in_exec
     assert isinstance(err, errors.RunFailedError)
     assert err.run_id and f"run ID: {err.run_id}, status: FAILED" in err.message
+    # The magic concluded this from the run's status: no server answered 400.
+    assert str(err).startswith("run-failed: Actor run did not succeed")
     assert "last lines of the log" in err.hint
     # The log's lines, without the time stamps the runtime (as the platform) writes.
     assert "\n  Error: This Actor fails on purpose" in err.hint and "Z Error" not in err.hint
@@ -278,3 +280,9 @@ def test_apify_log_prints_and_follows_a_runs_log(ip: Any, runtime: LocalRuntime,
         ip.run_line_magic("apify_log", "not/an/id")
     with pytest.raises(errors.NotFoundError):
         ip.run_line_magic("apify_log", "NoSuchRun12345678 --follow")
+
+
+def test_attach_to_an_unknown_run_speaks_of_runs(ip: Any) -> None:
+    err = run(ip, "%apify_attach NoSuchRun12345678 out").error_in_exec
+    assert isinstance(err, errors.NotFoundError)
+    assert "no run NoSuchRun12345678" in err.hint and "Actor id" not in err.hint

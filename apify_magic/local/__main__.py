@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import signal
 import sys
@@ -46,8 +47,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if not is_loopback_host(args.host) and not args.token:
+        # Anyone who can reach the address could run code of the Actor folders: a
+        # runtime off loopback never starts open.
+        print(f"apify-magic-local: --host {args.host} is reachable from other machines; "
+              "give it a token to require (--token T, then clients send "
+              "'Authorization: Bearer T')", file=sys.stderr)
+        return 2
     dirs = [d.resolve() for d in (args.actors or [Path("actors")])]
     if not args.no_examples:
         dirs.append(SHIPPED_ACTORS)

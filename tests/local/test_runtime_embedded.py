@@ -201,3 +201,19 @@ def test_standalone_command_prints_its_url_and_stops_cleanly(tmp_path: Path) -> 
             proc.stdout.close()
     assert proc.returncode == 0
     assert run_pids(run["id"]) == []
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "example.invalid"])
+def test_a_runtime_off_loopback_never_starts_open(tmp_path: Path, host: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "apify_magic.local", "--host", host, "--data-dir",
+         str(tmp_path), "--no-examples"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "--token" in proc.stderr and "reachable from other machines" in proc.stderr
+
+
+def test_loopback_names_count_as_loopback() -> None:
+    from apify_magic.local.__main__ import is_loopback_host
+
+    assert all(map(is_loopback_host, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
+    assert not any(map(is_loopback_host, ["0.0.0.0", "::", "10.0.0.1", "myhost"]))
