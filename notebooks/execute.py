@@ -33,6 +33,10 @@ def clean_environment(home: str) -> None:
         if name.startswith("APIFY_"):
             del os.environ[name]
     os.environ["HOME"] = home
+    # The kernels import apify_magic from this checkout, whatever clone an editable
+    # install points at (a CI run from another clone re-points it).
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(HERE.parent), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def execute(path: Path) -> None:
