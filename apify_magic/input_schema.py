@@ -130,11 +130,6 @@ def validate_input(schema: Mapping[str, Any], value: Mapping[str, Any]) -> dict[
     return errors
 
 
-def check_value(prop: Mapping[str, Any], value: Any) -> str | None:
-    """The first rule of one property that `value` breaks, or None."""
-    return validate_input({"properties": {"field": prop}}, {"field": value}).get("field")
-
-
 @lru_cache(maxsize=64)
 def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))

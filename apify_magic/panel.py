@@ -39,6 +39,7 @@ from apify_magic.errors import ApifyMagicError, OptionError, RunInterruptedError
 from apify_magic.options import RunOptions
 from apify_magic.panel_options import OptionWidgets, format_number
 from apify_magic.panel_view import (
+    bound,
     chip_html,
     duration,
     error_lines_html,
@@ -80,6 +81,7 @@ class RunPanel:
         self.reruns: list[str] = []  # equivalent cells of Run-button runs
         self._timeout: float | None = None
         self._status_message: str | None = None
+        self._log = ""  # the live log view's text, newest LOG_KEEP_CHARS
         self._display_id: str | None = None  # the display that shows the panel now
         self._display_parent: str | None = None  # the request it was shown in
         self._hidden: Any = None
@@ -195,8 +197,7 @@ class RunPanel:
         """The outcome, as a widget view and as static text and HTML (see the module doc)."""
         from IPython.display import update_display
 
-        words = outcome_words(self.state, self.request.actor_id or str(self.request.attach),
-                              self.request.variable, self.elapsed,
+        words = outcome_words(self.state, self._actor, self.request.variable, self.elapsed,
                               self.value, self.run_id)
         rerun = self.reruns[-1] if self.reruns else None
         text = outcome_text(words) + (f"\nre-run from the panel as:\n{rerun}" if rerun else "")
@@ -223,9 +224,12 @@ class RunPanel:
     def __repr__(self) -> str:
         if self.state == "ready":
             return self._ready_text()
-        words = outcome_words(self.state, self.request.actor_id or str(self.request.attach),
-                              self.request.variable, None, self.value)
-        return outcome_text(words)
+        return outcome_text(outcome_words(self.state, self._actor, self.request.variable,
+                                          None, self.value))
+
+    @property
+    def _actor(self) -> str:
+        return self.request.actor_id or str(self.request.attach)
 
     def _ready_text(self) -> str:
         into = f" -> {self.request.variable}" if self.request.variable else ""
@@ -252,7 +256,7 @@ class RunPanel:
         self.line_message.value = _dim(
             "" if self.request.watch or self.request.attach
             else "run-sync: status messages show with --watch")
-        self.log_view.value, self.log_view.layout.display = "", "none"
+        self._log, self.log_view.value, self.log_view.layout.display = "", "", "none"
         self.result_view.value = ""
         self.message.value = ""
         self.run_button.disabled = True
@@ -278,15 +282,14 @@ class RunPanel:
         self.run_id = run_id
 
     def log(self, text: str) -> None:
-        kept = (_log_text(self.log_view.value) + text)[-LOG_KEEP_CHARS:]
-        self.log_view.value = f"<pre>{html.escape(kept, quote=False)}</pre>"
+        self._log = (self._log + text)[-LOG_KEEP_CHARS:]
+        self.log_view.value = f"<pre>{html.escape(self._log, quote=False)}</pre>"
         self.log_view.layout.display = ""
 
     def finished(self, value: Any, elapsed: float) -> None:
         self.value, self.elapsed = value, elapsed
         self.state = "SUCCEEDED"
-        words = outcome_words(self.state, "", self.request.variable, None, value)
-        self.outcome = words[-1]
+        self.outcome = bound(self.request.variable, value)
         self.bar.value, self.bar.bar_style = self.bar.max, "success"
         self.chip.value = chip_html("SUCCEEDED")
         self.clock.value = f"took {duration(elapsed)}"
@@ -438,11 +441,6 @@ def _terminal_status(error: BaseException) -> str:
 
 def _dim(text: str) -> str:
     return f"<span class='apify-dim'>{text}</span>" if text else ""
-
-
-def _log_text(view: str) -> str:
-    inner = re.sub(r"^<pre>|</pre>$", "", view)
-    return html.unescape(inner)
 
 
 def _stable_label(label: str) -> str:

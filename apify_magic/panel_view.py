@@ -79,11 +79,16 @@ def outcome_words(status: str, actor: str, variable: str | None, seconds: float 
     if seconds is not None:
         words.append(("took " if status == "SUCCEEDED" else "after ") + duration(seconds))
     if status == "SUCCEEDED":
-        what = summary(value) if value is not None else "None"
-        words.append(f"{variable}: {what}" if variable else what)
+        words.append(bound(variable, value))
     if run_id:
         words.append(f"run {run_id}")
     return words
+
+
+def bound(variable: str | None, value: Any) -> str:
+    """What a run bound: `items: DataFrame 14 rows x 7 cols`, or the value's summary."""
+    what = summary(value) if value is not None else "None"
+    return f"{variable}: {what}" if variable else what
 
 
 def outcome_text(words: list[str]) -> str:

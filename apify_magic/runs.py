@@ -231,12 +231,12 @@ def log_tail_hint(client: ApifyClient, run_id: str, actor_id: str = "") -> str:
 
 def run_place(client: ApifyClient, run_id: str) -> str:
     """Where a person looks at a run: Apify Console on the platform, `%apify_log` here."""
-    if client.target.label == "Apify platform":
+    if client.target.is_platform:
         return f"https://console.apify.com/view/runs/{run_id}"
     return f"%apify_log {run_id}"
 
 
 def runs_place(client: ApifyClient) -> str:
-    if client.target.label == "Apify platform":
+    if client.target.is_platform:
         return "https://console.apify.com/actors/runs"
     return "GET /v2/actor-runs?desc=1 on the target"

@@ -24,6 +24,7 @@ from apify_magic.target import Target, resolve_target
 
 if TYPE_CHECKING:
     from apify_magic.client import ApifyClient
+    from apify_magic.runs import RunFollower
 
 # An interrupted run-sync looks this many times for the run it started, this far apart.
 INTERRUPT_LOOKUPS = 4
@@ -173,7 +174,12 @@ def _synced(client: ApifyClient, request: RunRequest, progress: Progress,
         # No OUTPUT record: the run's output object, when its Actor declares one.
         run_id = result.run_id or _our_last_run(client, request, since)
         if run_id:
-            return _output_of(client, request, progress, started, run_id)
+            from apify_magic.runs import RunFollower
+
+            follower = RunFollower(client, progress, actor_id=request.actor_id,
+                                   started=started)
+            follower.attach(run_id)
+            return _output_object(follower, request)
     return convert(result.content, result.content_type, request.result_as)
 
 
@@ -210,13 +216,11 @@ def _output_object_applies(request: RunRequest) -> bool:
             and request.result_as != "bytes")
 
 
-def _output_of(client: ApifyClient, request: RunRequest, progress: Progress,
-               started: float, run_id: str) -> Any:
+def _output_object(follower: RunFollower, request: RunRequest) -> Any:
+    """The followed run's output object read into values; None when it has none."""
     from apify_magic.outputs import output_links, read_output
-    from apify_magic.runs import RunFollower
 
-    follower = RunFollower(client, progress, actor_id=request.actor_id, started=started)
-    links = output_links(follower.attach(run_id))
+    links = output_links(follower.run)
     return read_output(follower, links, request.result_as) if links else None
 
 
@@ -292,11 +296,7 @@ def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
                                 as_frame=request.result_as in ("auto", "dataframe"))
     content, content_type = follower.record(request.options.output_record_key or "OUTPUT")
     if not content and _output_object_applies(request):
-        from apify_magic.outputs import output_links, read_output
-
-        links = output_links(follower.run)
-        if links:
-            return read_output(follower, links, request.result_as)
+        return _output_object(follower, request)
     return convert(content, content_type, request.result_as)
 
 

@@ -51,11 +51,14 @@ class Target:
     is_local: bool = False
 
     @property
+    def is_platform(self) -> bool:
+        return not self.is_local and urlsplit(self.base_url).hostname == "api.apify.com"
+
+    @property
     def label(self) -> str:
         if self.is_local:
             return "local runtime"  # its port changes every session: not worth showing
-        host = urlsplit(self.base_url).hostname or self.base_url
-        return "Apify platform" if host == "api.apify.com" else self.base_url
+        return "Apify platform" if self.is_platform else self.base_url
 
 
 _session_token: Secret | None = None

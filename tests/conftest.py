@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 from recording import TOKEN, RecordingServer, loaded_shell
 
+from apify_magic.local import LocalRuntime
+from apify_magic.local.registry import SHIPPED_ACTORS
 from apify_magic.local.trace import ENV_VAR as TRACE_ENV_VAR
 
 # Every response a local runtime gives in the session is checked against the spec.
@@ -45,3 +48,28 @@ def shell(server: RecordingServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("APIFY_TOKEN", TOKEN)
     with loaded_shell(max_retries=2, retry_base_secs=0.01) as ip:
         yield ip
+
+
+@pytest.fixture(scope="module")
+def runtime(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    """A real local runtime shared by a module's magic tests: the module's `TEST_ACTORS`
+    folder and the shipped examples; a module may shorten run-sync's wait with
+    `SYNC_WAIT_SECS`."""
+    extra = {"sync_wait_secs": request.module.SYNC_WAIT_SECS} if hasattr(
+        request.module, "SYNC_WAIT_SECS") else {}
+    rt = LocalRuntime([request.module.TEST_ACTORS, SHIPPED_ACTORS],
+                      data_dir=tmp_path_factory.mktemp("rt"), kill_grace_secs=1.0,
+                      warm_starts=os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0",
+                      **extra)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture
+def ip(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real IPython shell with the extension loaded, aimed at the module's runtime."""
+    monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
+    with loaded_shell(poll_secs=0.2) as shell:
+        yield shell

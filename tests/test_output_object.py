@@ -3,36 +3,15 @@ gives when its Actor declares an output schema (issue 18)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from recording import loaded_shell, run
+from recording import run
 
-from apify_magic.local import LocalRuntime
-from apify_magic.local.registry import SHIPPED_ACTORS
-
+# The Actors of the shared `runtime` fixture (tests/conftest.py).
 TEST_ACTORS = Path(__file__).parent / "local" / "actors"
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime([TEST_ACTORS, SHIPPED_ACTORS], data_dir=tmp_path_factory.mktemp("rt"),
-                      kill_grace_secs=1.0,
-                      warm_starts=os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0")
-    rt.start()
-    yield rt
-    rt.stop()
-
-
-@pytest.fixture
-def ip(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
-    with loaded_shell(poll_secs=0.2, progress="none") as shell:
-        yield shell
 
 
 @pytest.mark.parametrize("watch", ["", " --watch"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,30 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from recording import loaded_shell, run
+from recording import run
 
 from apify_magic import errors
 from apify_magic.local import LocalRuntime
-from apify_magic.local.registry import SHIPPED_ACTORS
 
-TEST_ACTORS = Path(__file__).parent / "actors"
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime([TEST_ACTORS, SHIPPED_ACTORS], data_dir=tmp_path_factory.mktemp("rt"),
-                      kill_grace_secs=1.0,
-                      warm_starts=os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0")
-    rt.start()
-    yield rt
-    rt.stop()
-
-
-@pytest.fixture
-def ip(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
-    with loaded_shell(poll_secs=0.2) as shell:
-        yield shell
+TEST_ACTORS = Path(__file__).parent / "actors"  # the shared `runtime` fixture's Actors
 
 
 @pytest.fixture

@@ -3,46 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
-from recording import loaded_shell, run
+from recording import run
 
 from apify_magic import errors
 from apify_magic.body import Payload
 from apify_magic.client import ApifyClient
 from apify_magic.local import LocalRuntime
-from apify_magic.local.registry import SHIPPED_ACTORS
 from apify_magic.options import RunOptions
 from apify_magic.progress import NoProgress
 from apify_magic.runs import RunFollower
 from apify_magic.target import Target
 
-TEST_ACTORS = Path(__file__).parent / "actors"
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    # A short sync wait, so that "longer than run-sync can wait" takes seconds, not minutes.
-    rt = LocalRuntime([TEST_ACTORS, SHIPPED_ACTORS], data_dir=tmp_path_factory.mktemp("rt"),
-                      sync_wait_secs=1.5, kill_grace_secs=1.0,
-                      warm_starts=os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0")
-    rt.start()
-    yield rt
-    rt.stop()
-
-
-@pytest.fixture
-def ip(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
-    with loaded_shell(poll_secs=0.2) as shell:
-        yield shell
+TEST_ACTORS = Path(__file__).parent / "actors"  # the shared `runtime` fixture's Actors
+# A short sync wait, so that "longer than run-sync can wait" takes seconds, not minutes.
+SYNC_WAIT_SECS = 1.5
 
 
 def test_watched_run_reports_status_messages_in_order(

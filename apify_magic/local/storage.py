@@ -328,7 +328,7 @@ class ItemLines:
 
 def _dumps(value: Any) -> bytes:
     """JSON of a stored item: orjson's, else the standard library's for what orjson refuses
-    (integers past 64 bits, lone surrogates, kept as `\\udXXX` escapes)."""
+    (integers past 64 bits, lone surrogates, kept as `\\ud800`-style escapes)."""
     try:
         import orjson
     except ImportError:
