@@ -199,8 +199,13 @@ def _wait_kernel_idle(url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            kernels = httpx.get(f"{url}/api/kernels", timeout=2).json()
-            if kernels and all(k.get("execution_state") == "idle" for k in kernels):
+            answer = httpx.get(f"{url}/api/kernels", timeout=2)
+            # Only a list of kernels counts: the server answers with an error object
+            # (a JSON dict) while it is still setting up.
+            kernels = answer.json() if answer.status_code == 200 else None
+            if isinstance(kernels, list) and kernels and all(
+                    isinstance(k, dict) and k.get("execution_state") == "idle"
+                    for k in kernels):
                 time.sleep(1.0)
                 return
         time.sleep(0.3)
