@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
@@ -38,12 +37,15 @@ from apify_magic.local.wire import (
     data_response,
     endpoint,
     error_response,
+    file_response,
     json_response,
     paginated,
 )
+from apify_magic.local.workers import Workers
 
 MAX_WAIT_FOR_FINISH_SECS = 60.0
 LOG_STREAM_POLL_SECS = 0.2
+START_ON_LOOP_BYTES = 64 * 1024
 
 
 class Api:
@@ -56,14 +58,10 @@ class Api:
         self.sync_wait_secs = sync_wait_secs
         self.token = token
         self.base_url = base_url
-        self._guard: Guard | None = None
+        self._guard = Guard(token, Workers(WORKER_THREADS), runner.accepts_run_token)
         self.runs_api = RunsApi(self)
 
     def guard(self) -> Guard:
-        # The thread cap is made on first use: anyio's limiter needs the server's loop.
-        if self._guard is None:
-            self._guard = Guard(self.token, anyio.CapacityLimiter(WORKER_THREADS),
-                                self.runner.accepts_run_token)
         return self._guard
 
     # -- Actors and builds -----------------------------------------------------------
@@ -166,9 +164,9 @@ class Api:
         return self.start(self.registry.find(actor_id), req.query, body, req.content_type,
                           user_agent=req.user_agent)
 
-    def wait_sync(self, run: Run) -> None:
+    async def wait_sync(self, run: Run) -> None:
         """Wait as run-sync does: 408 past the endpoint's limit, 400 unless it succeeded."""
-        if not run.wait(self.sync_wait_secs):
+        if not await run.done.wait_async(self.sync_wait_secs):
             raise ApiError(408, "run-timeout-exceeded",
                            f"Actor run exceeded the timeout of {self.sync_wait_secs:g} seconds "
                            "for this API endpoint",
@@ -178,35 +176,53 @@ class Api:
                            f"Actor run did not succeed (run ID: {run.id}, status: {run.status})",
                            headers={"X-Apify-Run-Id": run.id})
 
-    def sync_output(self, run: Run, query: Mapping[str, str]) -> Response:
-        """run-sync's answer: wait, then the output record as it is stored (201)."""
+    async def start_soon(self, start: Callable[[], Run], body_size: int) -> Run:
+        """Start a run on the event loop when its INPUT is small, else in a worker.
+
+        A start is a few file writes and a fork, well under the time a hop to a worker
+        thread and back adds to every run-sync; a large INPUT is parsed and checked against
+        the input schema, which must not hold up the loop's other requests."""
+        if body_size <= START_ON_LOOP_BYTES:
+            return start()
+        return await self.guard().workers.run(start)
+
+    async def sync_output(self, start: Callable[[], Run], query: Mapping[str, str],
+                          body_size: int) -> Response:
+        """run-sync's answer: start, wait, then the output record as it is stored (201)."""
         key = storage.check_key(query.get("outputRecordKey") or "OUTPUT")
-        self.wait_sync(run)
-        record = run.folder.read_record(key)
+        run = await self.start_soon(start, body_size)
+        await self.wait_sync(run)
         headers = {"X-Apify-Run-Id": run.id}
-        if record is None:
+        found = run.folder.record_file(key)
+        if found is None:
             return Response(201, b"", None, headers)
-        return Response(201, record.value, record.content_type, headers)
+        return file_response(201, found.path, found.content_type, found.size, headers)
 
     @staticmethod
     def check_items_query(query: Mapping[str, str]) -> None:
         """Bad dataset parameters are a 400 before any run starts."""
         storage.items_page(_EmptyFolder(), dict(query))
 
-    def sync_items(self, run: Run, query: Mapping[str, str]) -> Response:
-        """run-sync-get-dataset-items' answer: wait, then a page of the default dataset."""
-        self.wait_sync(run)
-        page = storage.items_page(run.folder, dict(query), finished=run.is_terminal)
-        return Response(201, page.body, page.content_type,
-                        {**page.headers(), "X-Apify-Run-Id": run.id})
+    async def sync_items(self, start: Callable[[], Run], query: Mapping[str, str],
+                         body_size: int) -> Response:
+        """run-sync-get-dataset-items' answer: start, wait, then a page of the dataset."""
+        self.check_items_query(query)
+        run = await self.start_soon(start, body_size)
+        await self.wait_sync(run)
 
-    def run_sync(self, req: Request, actor_id: str) -> Response:
-        storage.check_key(req.query.get("outputRecordKey") or "OUTPUT")
-        return self.sync_output(self._start(req, actor_id), req.query)
+        def page() -> Response:
+            page = storage.items_page(run.folder, dict(query), finished=run.is_terminal)
+            return Response(201, page.body, page.content_type,
+                            {**page.headers(), "X-Apify-Run-Id": run.id})
+        return await self.guard().workers.run(page)
 
-    def run_sync_items(self, req: Request, actor_id: str) -> Response:
-        self.check_items_query(req.query)
-        return self.sync_items(self._start(req, actor_id), req.query)
+    async def run_sync(self, req: Request, actor_id: str) -> Response:
+        return await self.sync_output(lambda: self._start(req, actor_id), req.query,
+                                      len(req.body))
+
+    async def run_sync_items(self, req: Request, actor_id: str) -> Response:
+        return await self.sync_items(lambda: self._start(req, actor_id), req.query,
+                                     len(req.body))
 
     def start_run(self, req: Request, actor_id: str) -> Response:
         run = self._start(req, actor_id)

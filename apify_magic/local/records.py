@@ -114,6 +114,24 @@ class Records:
                               "ORDER BY created_at, id", owners).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def owners(self, kind: str) -> set[str]:
+        with self._db() as db:
+            rows = db.execute(f"SELECT DISTINCT owner FROM {_kind(kind)} "
+                              "WHERE owner IS NOT NULL").fetchall()
+        return {str(r[0]) for r in rows}
+
+    def stamp(self) -> tuple[tuple[int, int], ...]:
+        """Changes whenever anyone commits to the file, in this process or another: with
+        WAL a commit writes the `-wal` file, and a checkpoint the file itself."""
+        stamps = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                st = path.stat()
+                stamps.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append((0, 0))
+        return tuple(stamps)
+
     def all(self, kind: str) -> list[dict[str, Any]]:
         return self.page(kind, 0, -1, False)[0]
 

@@ -277,6 +277,10 @@ class Registry:
         self.folders = [Path(f) for f in folders]
         self._cache: dict[Path, tuple[tuple[float, ...], ActorDef | None]] = {}
         self._lock = threading.Lock()
+        # Where each name and id was found by the last full scan, while no root changed:
+        # a run-sync then stats one Actor's files instead of listing every folder.
+        self._found: dict[str, Path] = {}
+        self._roots_stamp: tuple[float, ...] = ()
 
     def _candidates(self) -> Iterable[Path]:
         for root in self.folders:
@@ -306,12 +310,35 @@ class Registry:
 
     def actors(self) -> list[ActorDef]:
         found: dict[str, ActorDef] = {}
+        places: dict[str, Path] = {}
         with self._lock:
+            roots_stamp = self._roots()
             for folder in self._candidates():
                 actor = self._load(folder)
                 if actor is not None and actor.name not in found:
                     found[actor.name] = actor
+                    places[actor.name] = places[actor.id] = folder
+            self._found, self._roots_stamp = places, roots_stamp
         return list(found.values())
+
+    def _roots(self) -> tuple[float, ...]:
+        # A folder added, removed or renamed under a root changes the root's mtime.
+        stamps = []
+        for root in self.folders:
+            try:
+                stamps.append(root.stat().st_mtime)
+            except OSError:
+                stamps.append(0.0)
+        return tuple(stamps)
+
+    def _known(self, name: str) -> ActorDef | None:
+        """The Actor the last scan found under `name`, if nothing has changed since."""
+        with self._lock:
+            folder = self._found.get(name)
+            if folder is None or self._roots() != self._roots_stamp:
+                return None
+            actor = self._load(folder)
+        return actor if actor is not None and name in (actor.name, actor.id) else None
 
     def find(self, actor_id: str) -> ActorDef:
         """The Actor for an id from a URL; 404 `record-not-found` when there is none."""
@@ -319,6 +346,9 @@ class Registry:
         owner, _, name = actor_id.rpartition("~")
         if owner not in ("", USERNAME):
             raise _actor_not_found()
+        known = self._known(name)
+        if known is not None:
+            return known
         for actor in self.actors():
             if name in (actor.name, actor.id):
                 return actor

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from apify_magic.local import outputs
+from apify_magic.local.done import Done
 from apify_magic.local.errors import ApiError
 from apify_magic.local.logpipe import LogPipe, append_line
 from apify_magic.local.registry import USERNAME, ActorDef, new_id
@@ -156,7 +157,7 @@ class Run:
         self.mem_max_bytes = 0
         self.mem_current_bytes = 0
         self.lock = threading.RLock()
-        self.done = threading.Event()
+        self.done = Done()  # awaited by run-sync on the event loop, waited on by threads
         self.proc: ActorProcess | None = None
         self.start_mode: str | None = None  # warm | cold
         self.log_pipe: LogPipe | None = None  # the running process's stdout and stderr

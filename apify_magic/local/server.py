@@ -89,7 +89,9 @@ class LocalRuntime:
 
     def _on_event(self, run: Run, event: str) -> None:
         # The run's ad-hoc webhooks and the saved ones whose condition it meets.
-        webhooks.dispatcher(self.data_dir).on_run_event(run.to_dict(), run.webhooks, event)
+        dispatcher = webhooks.dispatcher(self.data_dir)
+        if run.webhooks or dispatcher.may_fire(run.id, run.task_id, run.act_id):
+            dispatcher.on_run_event(run.to_dict(), run.webhooks, event)
 
     def start(self) -> LocalRuntime:
         """Serve from a daemon thread; return once the server is accepting."""

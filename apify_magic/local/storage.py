@@ -13,6 +13,7 @@ Records are also read in the older `<KEY>.<ext>` layout of the JS tools and olde
 from __future__ import annotations
 
 import array
+import contextlib
 import csv
 import dataclasses
 import io
@@ -21,6 +22,7 @@ import mimetypes
 import os
 import re
 import shutil
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,19 @@ class Record:
 
 
 @dataclasses.dataclass(frozen=True)
+class RecordFile:
+    """Where a record's value lies, to be read or streamed; not its value."""
+
+    key: str
+    path: Path
+    content_type: str
+    size: int
+
+    def read(self) -> Record:
+        return Record(self.key, self.path.read_bytes(), self.content_type)
+
+
+@dataclasses.dataclass(frozen=True)
 class ItemsPage:
     body: bytes
     content_type: str
@@ -88,9 +103,12 @@ class RunFolder:
         self.run_path = root / "run.json"
 
     def create(self) -> None:
-        self.kvs.mkdir(parents=True)
-        self.dataset.mkdir(parents=True)
-        (self.storage / "request_queues" / "default").mkdir(parents=True)
+        # From the top down, one mkdir each (`mkdir(parents=True)` fails its way up first).
+        self.root.mkdir(parents=True)
+        for path in (self.storage, self.kvs.parent, self.kvs, self.dataset.parent,
+                     self.dataset, self.storage / "request_queues",
+                     self.storage / "request_queues" / "default"):
+            path.mkdir()
 
     def push_items(self, items: list[Any]) -> None:
         """Append items, one file each, numbered after the last (safe across threads)."""
@@ -126,20 +144,27 @@ class RunFolder:
         os.replace(tmp, self.run_path)
 
     def read_record(self, key: str) -> Record | None:
+        found = self.record_file(key)
+        return found.read() if found is not None else None
+
+    def record_file(self, key: str) -> RecordFile | None:
         """A record in the SDK's layout, else in the older `KEY.ext` one."""
         path = self.kvs / quote(key, safe="")
         meta = _read_json(path.with_name(f"{path.name}.{METADATA}"))
-        if isinstance(meta, dict) and path.is_file():
+        if isinstance(meta, dict):
             content_type = meta.get("content_type") or meta.get("contentType")
-            return Record(key, path.read_bytes(), str(content_type or _guess_type(path)))
+            with contextlib.suppress(OSError):
+                return RecordFile(key, path, str(content_type or _guess_type(path)),
+                                  _file_size(path))
         for candidate in sorted(self.kvs.glob(f"{glob_escape(key)}.*")):
             if candidate.name.endswith(METADATA) or not candidate.is_file():
                 continue
             meta = _read_json(candidate.with_name(f"{candidate.name}.{METADATA}"))
             content_type = (meta.get("contentType") or meta.get("content_type")
                             if isinstance(meta, dict) else None)
-            return Record(key, candidate.read_bytes(),
-                          str(content_type or _guess_type(candidate)))
+            with contextlib.suppress(OSError):
+                return RecordFile(key, candidate, str(content_type or _guess_type(candidate)),
+                                  _file_size(candidate))
         return None
 
     def record_keys(self) -> list[str]:
@@ -179,6 +204,14 @@ class RunFolder:
             return self.log_path.read_bytes()
         except OSError:
             return b""
+
+
+def _file_size(path: Path) -> int:
+    """The size of a regular file; OSError for anything else (a folder named like a key)."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise IsADirectoryError(str(path))
+    return st.st_size
 
 
 _PUSH_LOCKS: dict[Path, threading.Lock] = {}

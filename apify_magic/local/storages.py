@@ -23,7 +23,7 @@ from apify_magic.local.errors import ApiError, invalid_request
 from apify_magic.local.queues import MAX_LOCK_SECS, Queues
 from apify_magic.local.registry import USERNAME, new_id
 from apify_magic.local.runner import Run, iso
-from apify_magic.local.wire import Request, Response, data_response, paginated
+from apify_magic.local.wire import Request, Response, data_response, file_response, paginated
 
 if TYPE_CHECKING:
     from apify_magic.local.app import Api, RouteTable
@@ -306,8 +306,8 @@ class StoragesApi:
                 if k.startswith(prefix) and (start is None or k > start)]
         items = []
         for key in keys[:limit]:
-            record = item.folder.read_record(key)
-            size = len(record.value) if record else 0
+            found = item.folder.record_file(key)
+            size = found.size if found else 0
             items.append({"key": key, "size": size, "recordPublicUrl": base + key})
         truncated = len(keys) > limit
         return data_response({"items": items, "count": len(items), "limit": limit,
@@ -315,10 +315,10 @@ class StoragesApi:
                               "nextExclusiveStartKey": items[-1]["key"] if truncated else None})
 
     def get_record(self, req: Request, store_id: str, key: str) -> Response:
-        record = self.find("kvs", store_id).folder.read_record(storage.check_key(key))
-        if record is None:
+        found = self.find("kvs", store_id).folder.record_file(storage.check_key(key))
+        if found is None:
             raise storage.record_not_found()
-        return Response(200, record.value, record.content_type)
+        return file_response(200, found.path, found.content_type, found.size)
 
     def put_record(self, req: Request, store_id: str, key: str) -> Response:
         item = self.find("kvs", store_id)

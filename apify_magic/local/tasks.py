@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from apify_magic.local import inputs, params, storage
+from apify_magic.local import inputs, params
 from apify_magic.local.errors import ApiError
 from apify_magic.local.records import Records
 from apify_magic.local.registry import USERNAME, ActorDef, new_id
@@ -239,13 +239,13 @@ class TasksApi:
         return json_response({"data": run.to_dict()}, 201, {
             "Location": f"{self.api.base_url()}/v2/actor-tasks/{run.task_id}/runs/{run.id}"})
 
-    def run_sync(self, req: Request, ref: str) -> Response:
-        storage.check_key(req.query.get("outputRecordKey") or "OUTPUT")
-        return self.api.sync_output(self.start(req, ref), req.query)
+    async def run_sync(self, req: Request, ref: str) -> Response:
+        return await self.api.sync_output(lambda: self.start(req, ref), req.query,
+                                           len(req.body))
 
-    def run_sync_items(self, req: Request, ref: str) -> Response:
-        self.api.check_items_query(req.query)
-        return self.api.sync_items(self.start(req, ref), req.query)
+    async def run_sync_items(self, req: Request, ref: str) -> Response:
+        return await self.api.sync_items(lambda: self.start(req, ref), req.query,
+                                          len(req.body))
 
 
 def _checked_options(options: dict[str, Any], actor: ActorDef) -> dict[str, Any]:

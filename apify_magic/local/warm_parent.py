@@ -82,10 +82,15 @@ def main() -> None:
     poller = select.poll()
     poller.register(_STDIN, select.POLLIN)
     children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, request id)
+    spare: Spare | None = Spare.fork(poller)
     pending = b""
     retiring = False
     while not (retiring and not children):
         for fd, _ in poller.poll():
+            if spare is not None and fd == spare.pidfd:  # killed while it waited
+                spare.reap(poller)
+                spare = Spare.fork(poller)
+                continue
             if fd != _STDIN:
                 pid, request_id = children.pop(fd)
                 poller.unregister(fd)
@@ -96,7 +101,7 @@ def main() -> None:
                 continue
             chunk = os.read(_STDIN, 65536)
             if not chunk:
-                _stop(children)
+                _stop(children, spare)
                 return
             pending += chunk
             while b"\n" in pending:
@@ -104,8 +109,14 @@ def main() -> None:
                 request = json.loads(line)
                 if request.get("retire"):
                     retiring = True
+                    if spare is not None:
+                        spare.reap(poller, kill=True)
+                        spare = None
                 elif not retiring:
-                    poller.register(_fork(request, children), select.POLLIN)
+                    assert spare is not None
+                    spare.assign(request, children)
+                    # The next run's child is forked now, while no run waits for it.
+                    spare = Spare.fork(poller)
 
 
 def _watched() -> list[str]:
@@ -118,32 +129,86 @@ def _watched() -> list[str]:
     return sorted(folders)
 
 
-def _fork(request: dict[str, Any], children: dict[int, tuple[int, int]]) -> int:
-    """Fork a child for `request` and answer with its pid (or its setup error); its pidfd."""
-    request_id = int(request["id"])
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(ready_r)
-        _child(request, ready_w)  # never returns
-    os.close(ready_w)
-    answer = b""
-    while True:  # the child writes "ok" or an error, then closes its end
-        chunk = os.read(ready_r, 4096)
-        if not chunk:
-            break
-        answer += chunk
-    os.close(ready_r)
-    pidfd = os.pidfd_open(pid)
-    children[pidfd] = (pid, request_id)
-    if answer == b"ok":
-        _send({"id": request_id, "pid": pid})
-    else:
-        _send({"id": request_id, "error": answer.decode("utf-8", "replace") or "no answer"})
-    return pidfd
+class Spare:
+    """A child forked ahead of its run, waiting for its request on a pipe of its own.
+
+    Forking this parent (a few hundred MB of pre-imported libraries) takes milliseconds;
+    done ahead, a run's start costs a pipe write and the child's own setup."""
+
+    def __init__(self, pid: int, pidfd: int, request_w: int, ready_r: int) -> None:
+        self.pid, self.pidfd, self.request_w, self.ready_r = pid, pidfd, request_w, ready_r
+
+    @classmethod
+    def fork(cls, poller: select.poll) -> Spare:
+        request_r, request_w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(request_w)
+            os.close(ready_r)
+            _wait_for_request(request_r, ready_w)  # never returns
+        os.close(request_r)
+        os.close(ready_w)
+        spare = cls(pid, os.pidfd_open(pid), request_w, ready_r)
+        poller.register(spare.pidfd, select.POLLIN)
+        return spare
+
+    def assign(self, request: dict[str, Any], children: dict[int, tuple[int, int]]) -> None:
+        """Hand the spare its run; answer with its pid (or its setup error)."""
+        request_id = int(request["id"])
+        with contextlib.suppress(OSError):  # a spare that died answers nothing below
+            _write_all(self.request_w, json.dumps(request).encode())
+        os.close(self.request_w)
+        answer = b""
+        while answer != b"ok":  # "ok" as soon as it is set up, or an error and EOF
+            chunk = os.read(self.ready_r, 4096)
+            if not chunk:
+                break
+            answer += chunk
+        os.close(self.ready_r)
+        children[self.pidfd] = (self.pid, request_id)  # its pidfd now tells its end
+        if answer == b"ok":
+            _send({"id": request_id, "pid": self.pid})
+        else:
+            _send({"id": request_id, "error": answer.decode("utf-8", "replace") or "no answer"})
+
+    def reap(self, poller: select.poll, kill: bool = False) -> None:
+        if kill:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+        for fd in (self.request_w, self.ready_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        poller.unregister(self.pidfd)
+        os.close(self.pidfd)
+        with contextlib.suppress(OSError):
+            os.waitpid(self.pid, 0)
 
 
-def _stop(children: dict[int, tuple[int, int]]) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _wait_for_request(request_r: int, ready_w: int) -> None:
+    """The spare's life until its run: read the request to EOF (EOF alone: not needed)."""
+    data = b""
+    try:
+        while chunk := os.read(request_r, 65536):
+            data += chunk
+    except BaseException:
+        os._exit(1)
+    if not data:  # the parent retired it, or went away
+        os._exit(0)
+    os.close(request_r)
+    _child(json.loads(data), ready_w)
+
+
+def _stop(children: dict[int, tuple[int, int]], spare: Spare | None) -> None:
+    if spare is not None:
+        with contextlib.suppress(OSError):
+            os.kill(spare.pid, signal.SIGKILL)
+            os.waitpid(spare.pid, 0)
     for pid, _ in children.values():
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)

@@ -3,8 +3,10 @@
 A run's event fires every webhook whose condition names the run, its Actor or its task
 (`Dispatcher.on_run_event`); the ad-hoc webhooks of a run are saved as webhooks with
 `isAdHoc` on its first event, so each delivery of either kind is one dispatch in the
-records, with every call it made (`GET /v2/webhook-dispatches`). Delivery happens on its
-own daemon thread, so a run-sync answer never waits for a slow receiver. A failed call
+records, with every call it made (`GET /v2/webhook-dispatches`). Events are matched to
+webhooks on one thread of the dispatcher's, in the order they happened, and each delivery
+happens on a daemon thread of its own, so neither a run's start nor a run-sync answer
+waits for the records or for a slow receiver. A failed call
 (no connection, or a status other than 2xx) is retried after 1, 2, 4 and 8 s
 (`RETRY_DELAYS_SECS`) unless the webhook says `doNotRetry`; pending retries are dropped
 when the runtime stops (the dispatch then ends FAILED).
@@ -21,6 +23,7 @@ import base64
 import binascii
 import contextlib
 import json
+import queue
 import re
 import sqlite3
 import ssl
@@ -193,19 +196,57 @@ class Dispatcher:
         self.records = records
         self._stopped = threading.Event()
         self._lock = threading.Lock()
+        self._events: queue.SimpleQueue[tuple[dict[str, Any], str] | None] = (
+            queue.SimpleQueue())
+        self._thread: threading.Thread | None = None
+        self._owners: set[str] = set()
+        self._owners_stamp: tuple[tuple[int, int], ...] | None = None
+
+    def may_fire(self, run_id: str, task_id: str | None, act_id: str) -> bool:
+        """Whether any saved webhook names this run, its task or its Actor.
+
+        Asked on every run event, so that a run with no webhooks (nearly all) costs two
+        `stat` calls here instead of a snapshot and a query."""
+        stamp = self.records.stamp()
+        if stamp != self._owners_stamp:
+            with contextlib.suppress(sqlite3.Error):
+                self._owners = self.records.owners("webhooks")
+                self._owners_stamp = stamp
+        owners = self._owners
+        return (f"run:{run_id}" in owners or f"task:{task_id}" in owners
+                or f"actor:{act_id}" in owners or self._owners_stamp != stamp)
 
     def stop(self) -> None:
         """Drop pending retries (their dispatches end FAILED) and forget this data dir."""
         self._stopped.set()
+        self._events.put(None)  # the events before it are still matched
         with _DISPATCHERS_LOCK:
             if _DISPATCHERS.get(self.records.path) is self:
                 del _DISPATCHERS[self.records.path]
 
     def on_run_event(self, run: dict[str, Any], ad_hoc: list[dict[str, Any]],
                      event: str) -> None:
-        """Deliver `event` of `run` to each webhook that waits for it."""
-        with self._lock:  # two events of one run must not save its ad-hoc hooks twice
-            self._save_ad_hoc(run, ad_hoc)
+        """Deliver `event` of `run` (as it is now) to each webhook that waits for it.
+
+        A run's ad-hoc webhooks are saved at once, so they are listed as soon as the run
+        is; the rest happens on the events thread."""
+        if ad_hoc:
+            with self._lock:  # two events of one run must not save its ad-hoc hooks twice
+                self._save_ad_hoc(run, ad_hoc)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._match_events, daemon=True,
+                                                name="apify-local-webhook-events")
+                self._thread.start()
+        self._events.put((run, event))
+
+    def _match_events(self) -> None:
+        while (item := self._events.get()) is not None:
+            # The data dir may have gone away with a stopped runtime.
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._fire(*item)
+
+    def _fire(self, run: dict[str, Any], event: str) -> None:
         owners = [f"run:{run.get('id')}", f"task:{run.get('actorTaskId')}",
                   f"actor:{run.get('actId')}"]
         variables = run_variables(run, event)

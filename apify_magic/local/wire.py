@@ -4,26 +4,29 @@ Handlers are plain functions `handler(req, *path_args) -> Response` that raise `
 `endpoint` turns one into a Starlette endpoint that checks the token *before* it reads a
 byte of the body, reads the body within `MAX_BODY_BYTES` and `BODY_TIMEOUT_SECS`,
 decodes gzip and deflate, and runs the handler in a worker thread (handlers block on
-files and on runs), at most `WORKER_THREADS` at a time.
+files and on runs), at most `WORKER_THREADS` at a time. A handler that is a coroutine
+function runs on the event loop instead (run-sync, which mostly waits for its run).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
+import inspect
 import json
 import zlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
-import anyio
-import anyio.to_thread
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 from starlette.responses import StreamingResponse
 
 from apify_magic.local.errors import ApiError, invalid_request
 from apify_magic.local.registry import safe_segment
+from apify_magic.local.workers import Workers
 
 MAX_BODY_BYTES = 9_437_184
 # A body just over the limit is read and dropped, so the client reads the 413 instead of
@@ -34,6 +37,10 @@ BODY_TIMEOUT_SECS = 60.0
 # Handlers block (files, run waits up to 300 s): this many at once, the rest queue.
 WORKER_THREADS = 256
 JSON_TYPE = "application/json; charset=utf-8"
+# A file (a record, a log) up to this size is answered from memory; a larger one is
+# streamed in pieces of this size, so the runtime's memory does not grow with what an
+# Actor writes (in the embedded runtime, the kernel's memory).
+INLINE_BYTES = 1 << 20
 
 
 @dataclasses.dataclass
@@ -54,6 +61,38 @@ class Response:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     # A body that grows while it is sent (a running run's log).
     stream: Callable[[], AsyncIterator[bytes]] | None = None
+
+
+def file_response(status: int, path: Path, content_type: str, size: int,
+                  headers: dict[str, str] | None = None, *, offset: int = 0,
+                  transform: Callable[[bytes], bytes] | None = None) -> Response:
+    """A file's bytes from `offset` on (`size` is the whole file's), whole or streamed.
+
+    `transform` maps each piece; it must not need to see across pieces (the pieces of a
+    streamed file end at line ends when it is given)."""
+    change = transform or (lambda data: data)
+    if size - offset <= INLINE_BYTES:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return Response(status, change(f.read()), content_type, headers or {})
+
+    async def stream() -> AsyncIterator[bytes]:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            read = (lambda: _read_lines(f)) if transform is not None else (
+                lambda: f.read(INLINE_BYTES))
+            while chunk := await asyncio.to_thread(read):
+                yield change(chunk)
+
+    return Response(status, b"", content_type, headers or {}, stream=stream)
+
+
+def _read_lines(f: BinaryIO) -> bytes:
+    """About `INLINE_BYTES`, up to a line end, so a piece never cuts an escape code."""
+    chunk = f.read(INLINE_BYTES)
+    if len(chunk) == INLINE_BYTES:
+        chunk += f.readline(INLINE_BYTES)  # a line longer than that is cut all the same
+    return chunk
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -79,16 +118,16 @@ def error_response(err: ApiError) -> StarletteResponse:
     return StarletteResponse(body, err.status, headers=err.headers, media_type=JSON_TYPE)
 
 
-Handler = Callable[..., Response]
+Handler = Callable[..., Any]  # (req, *path_args) -> Response, or a coroutine of one
 
 
 @dataclasses.dataclass(frozen=True)
 class Guard:
     """What every endpoint shares: the token to require (None: any), the other tokens
-    accepted (the runs' own), and the thread cap."""
+    accepted (the runs' own), and the worker threads of blocking handlers."""
 
     token: str | None
-    limiter: anyio.CapacityLimiter | None = None
+    workers: Workers = dataclasses.field(default_factory=lambda: Workers(WORKER_THREADS))
     also_accepted: Callable[[str], bool] = dataclasses.field(default=lambda token: False)
 
 
@@ -148,16 +187,17 @@ async def _serve(request: StarletteRequest, handler: Handler, guard: Guard, publ
         check_token(guard, request.headers.get("authorization"), query)
     body = b""
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):  # a batch delete has a body
-        with anyio.fail_after(BODY_TIMEOUT_SECS):
-            try:
-                body = await read_body(request)
-            except TimeoutError:
-                raise ApiError(408, "request-timeout",
-                               "The request body did not arrive in time") from None
+        try:
+            body = await asyncio.wait_for(read_body(request), BODY_TIMEOUT_SECS)
+        except asyncio.TimeoutError:
+            raise ApiError(408, "request-timeout",
+                           "The request body did not arrive in time") from None
     req = Request(request.method, query, body, request.headers.get("content-type", ""),
                   request.headers.get("user-agent", ""), dict(request.headers))
-    response = await anyio.to_thread.run_sync(lambda: handler(req, *args),
-                                              limiter=guard.limiter)
+    if inspect.iscoroutinefunction(handler):
+        response = await handler(req, *args)
+    else:
+        response = await guard.workers.run(lambda: handler(req, *args))
     return to_starlette(response)
 
 
