@@ -14,8 +14,10 @@ The runtime runs in this process, as it does embedded in a notebook kernel.
     python bench/bench_local.py --against DIR
 
 4. run-sync of `hello` against this runtime and, interleaved in the same run, against the
-   runtime of another checkout DIR (e.g. `git worktree add /tmp/base <commit>`) started
-   as its own process: the ratio tells whether a change made run-sync slower.
+   runtime of another checkout DIR (e.g. `git worktree add /tmp/base <commit>`), twice:
+   each runtime started as its own process (`python -m apify_magic.local`), and each
+   embedded with its client in one process, as a notebook kernel has it. The ratios tell
+   whether a change made run-sync slower.
 """
 
 from __future__ import annotations
@@ -171,6 +173,53 @@ def bench_against(checkout: Path, tmp: Path, runs: int) -> None:
           f"this checkout {a * 1000:.1f} ms, {checkout} {b * 1000:.1f} ms, ratio {a / b:.2f}")
 
 
+# A worker for the embedded comparison: the runtime of the checkout on its PYTHONPATH and
+# an httpx client in one process; one run-sync per line read, its time in seconds written.
+_EMBEDDED_WORKER = """
+import sys, tempfile, time, httpx
+from pathlib import Path
+from apify_magic.local import LocalRuntime
+from apify_magic.local.registry import SHIPPED_ACTORS
+runtime = LocalRuntime([SHIPPED_ACTORS], data_dir=Path(tempfile.mkdtemp())).start()
+client = httpx.Client(base_url=runtime.url, timeout=120)
+print("ready", flush=True)
+for _ in sys.stdin:
+    started = time.perf_counter()
+    client.post("/v2/acts/hello/run-sync", json=HELLO_INPUT).raise_for_status()
+    print(time.perf_counter() - started, flush=True)
+runtime.stop()
+""".replace("HELLO_INPUT", repr(HELLO_INPUT))
+
+
+def bench_against_embedded(checkout: Path, runs: int) -> None:
+    """Interleaved run-syncs, each checkout's runtime embedded beside its client."""
+    here = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-c", _EMBEDDED_WORKER], cwd=tempfile.gettempdir(),
+                              env={**os.environ, "PYTHONPATH": str(where)}, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             for where in (here, checkout)]
+    times: list[list[float]] = [[], []]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for i in range(runs + 5):  # the first five warm up
+            for k, proc in enumerate(procs):
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                took = float(proc.stdout.readline())
+                if i >= 5:
+                    times[k].append(took)
+    finally:
+        for proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(30)
+    a, b = statistics.median(times[0]), statistics.median(times[1])
+    print(f"run-sync of hello, median of {runs}, each runtime embedded beside its client: "
+          f"this checkout {a * 1000:.1f} ms, {checkout} {b * 1000:.1f} ms, ratio {a / b:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plain-runs", type=int, default=40)
@@ -195,6 +244,7 @@ def main() -> None:
         print(f"after the runtime stopped: leftover processes {leftover_processes(all_runs)}")
         if args.against is not None:
             bench_against(args.against.resolve(), tmp, args.plain_runs)
+            bench_against_embedded(args.against.resolve(), args.plain_runs)
 
 
 if __name__ == "__main__":
