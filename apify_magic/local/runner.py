@@ -1,11 +1,17 @@
 """Actor runs as real processes: start, limits, memory watch, timeouts, restarts, abort.
 
-Each run's process starts in its own session (`start_new_session=True`), so the session
-id is the process's pid and everything the Actor starts can be found in /proc and killed
-as one tree. One thread per run blocks in `wait()` (the end is noticed at once, which keeps
-a short run's overhead small); one monitor thread for all runs scans /proc every
-`MONITOR_INTERVAL_SECS` for the memory of each run's session (proportional set size) and enforces
-timeouts.
+Each run's process starts in its own session (`start_new_session=True`), and every run
+process carries the run's id and the runtime's marker in its environment, so everything
+an Actor starts, also what left the session, is found in /proc (`procs.py`). One thread
+per run blocks in `wait()` (the end is noticed at once, which keeps a short run's overhead
+small); one monitor thread for all runs scans /proc every `MONITOR_INTERVAL_SECS` for the
+memory of each run's processes (proportional set size, all of them) and enforces
+timeouts; a run above half its memory limit is looked at every `HOT_INTERVAL_SECS`, so
+one that grows fast is stopped near its limit. When a run ends, its session is killed at
+once, and the next scan (within `SWEEP_DELAY_SECS`) kills any process of the run that
+left it, for `SWEEP_FOR_SECS`. If the runtime's process dies without stopping, its reaper
+(`reaper.py`) kills its runs' processes; what even that missed is killed at the next
+runtime's start (`procs.kill_orphans`).
 
 Warm starts (`warm.py`): a Python Actor's process is forked from a warm parent that has
 imported `apify` already, when one can be; it starts its own session all the same, so
@@ -32,12 +38,12 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from apify_magic.local import outputs
+from apify_magic.local import outputs, procs, reaper
 from apify_magic.local.done import Done
 from apify_magic.local.errors import ApiError
 from apify_magic.local.logpipe import LogPipe, append_line
@@ -51,7 +57,10 @@ MAX_METAMORPHS = 10  # the platform's limit per run
 # One compute unit is 1 GB of memory for one hour; the price of the platform's paid plans.
 COMPUTE_UNIT_USD = 0.3
 MONITOR_INTERVAL_SECS = 0.2
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+HOT_INTERVAL_SECS = 0.01
+HOT_FRACTION = 0.5
+SWEEP_DELAY_SECS = 0.02  # after a run ends: scans closer than this are one scan
+SWEEP_FOR_SECS = 2.0  # a process of an ended run forked late is still found this long
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _STATUS = re.compile(r"\[(Terminal status message|Status message)\]:\s?(.*)")
@@ -162,6 +171,7 @@ class Run:
         self.start_mode: str | None = None  # warm | cold
         self.log_pipe: LogPipe | None = None  # the running process's stdout and stderr
         self.spawn_count = 0  # processes started (restarts, metamorphs, resurrections)
+        self.spawn: tuple[str, int] = (run_id, -1)  # the current process's (procs.Spawn)
         # timeout | abort | memory | stop end the run; reboot | metamorph start it again
         self.kill_reason: str | None = None
         self.kill_at: float | None = None
@@ -314,7 +324,8 @@ class Run:
         return run
 
 
-def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, str]:
+def _environment(run: Run, actor: ActorDef, extra: dict[str, str], marker: str
+                 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(_INHERITED_PREFIXES_DROPPED)}
     storage = str(run.folder.storage)
@@ -343,6 +354,8 @@ def _environment(run: Run, actor: ActorDef, extra: dict[str, str]) -> dict[str, 
         "APIFY_LOCAL_STORAGE_DIR": storage,
         "CRAWLEE_STORAGE_DIR": storage,
         "PYTHONUNBUFFERED": "1",
+        # Finds the run's processes wherever they go (procs.py), and after a crash.
+        procs.MARKER: marker,
     })
     pricing = run.pricing_info()
     if pricing is not None:  # the SDKs read prices and counts from these, as on the platform
@@ -370,54 +383,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _proc_stats() -> Iterator[tuple[int, list[bytes]]]:
-    """(pid, the /proc/<pid>/stat fields after the command) for every live process."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        yield int(entry.name), stat[stat.rfind(b")") + 2:].split()
-
-
-def session_memory(sids: set[int]) -> dict[int, int]:
-    """Memory per session id, for the given sessions: each process's proportional set size.
-
-    PSS splits a page shared by several processes among them, as one physical page is
-    counted once by the platform's containers. Plain resident size would charge a warm
-    run for every library page its warm parent imported and shares with it.
-    """
-    totals: dict[int, int] = {}
-    for pid, fields in _proc_stats():
-        # After the command: state ppid pgrp session ... rss is the 24th field overall.
-        sid = int(fields[3])
-        if sid in sids:
-            used = _pss_bytes(pid)
-            if used is None:
-                used = int(fields[21]) * PAGE_SIZE
-            totals[sid] = totals.get(sid, 0) + used
-    return totals
-
-
-def _pss_bytes(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def session_pids(sids: set[int]) -> list[int]:
-    return [pid for pid, fields in _proc_stats()
-            if int(fields[3]) in sids and fields[0] != b"Z"]
-
-
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
     try:
         os.killpg(pgid, sig)
@@ -441,7 +406,15 @@ class Runner:
         self.runs: dict[str, Run] = {}
         self.by_store: dict[str, Run] = {}
         self._active: dict[str, Run] = {}
-        self._sessions: set[int] = set()  # sessions that may still hold processes
+        # Session id -> the run's process that leads it, while the session may hold any.
+        self._sessions: dict[int, procs.Spawn] = {}
+        # A run's process that ended -> until when what it left is killed.
+        self._ended: dict[procs.Spawn, float] = {}
+        self._members: dict[procs.Spawn, list[procs.Proc]] = {}  # of active runs, last scan
+        self.marker = procs.new_marker()
+        self._table = procs.Table(self.marker)
+        reaper.ensure_started(procs.process_id())
+        procs.kill_orphans()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -633,7 +606,8 @@ class Runner:
     def _spawn(self, run: Run) -> None:
         assert run.actor is not None
         argv, extra_env = run.actor.command()
-        env = _environment(run, run.actor, extra_env)
+        spawn = (run.id, run.spawn_count)
+        env = _environment(run, run.actor, extra_env, f"{self.marker}/{run.spawn_count}")
         pipe = LogPipe(run.folder.log_path, f"process-{run.spawn_count}")
         run.spawn_count += 1
         try:
@@ -652,7 +626,8 @@ class Runner:
             raise
         run.log_pipe = pipe
         with self._lock:
-            self._sessions.add(run.proc.pid)
+            self._sessions[run.proc.pid] = spawn
+        run.spawn = spawn
         run.status = "RUNNING"
 
     # -- ending ----------------------------------------------------------------------
@@ -662,10 +637,14 @@ class Runner:
             proc = run.proc
             assert proc is not None
             code = proc.wait()
-            # Whatever the Actor left running ends with it.
+            # Whatever the Actor left running ends with it: its group now, and whatever
+            # left the group or the session at the monitor's next scan.
             if not _signal_group(proc.pid, signal.SIGKILL):
                 with self._lock:
-                    self._sessions.discard(proc.pid)
+                    self._sessions.pop(proc.pid, None)
+            with self._lock:
+                self._ended[run.spawn] = time.monotonic() + SWEEP_FOR_SECS
+            self._wake.set()
             if run.log_pipe is not None:  # the log is whole before the run ends or restarts
                 run.log_pipe.close()
                 run.log_pipe = None
@@ -753,7 +732,14 @@ class Runner:
 
     def abort(self, run: Run, gracefully: bool = False) -> None:
         with run.lock:
-            if run.is_terminal or run.proc is None or run.kill_reason is not None:
+            if run.is_terminal or run.proc is None:
+                return
+            if run.kill_reason in ("reboot", "metamorph"):
+                # Its process is being replaced: the replacement is not started.
+                run.kill_reason = "abort"
+                run.status = "ABORTING"
+                return
+            if run.kill_reason is not None:
                 return
             run.kill_reason = "abort"
             run.status = "ABORTING"
@@ -766,28 +752,51 @@ class Runner:
     # -- watching --------------------------------------------------------------------
 
     def _monitor_loop(self) -> None:
+        next_scan = 0.0
+        hot: list[Run] = []
         while not self._stopping:
+            now = time.monotonic()
             with self._lock:
                 active = [r for r in self._active.values() if r.proc is not None]
-            if not active:
+                over = {k for k, t in self._ended.items() if t <= now}
+                if over:  # swept long enough: their sessions are empty
+                    self._ended = {k: t for k, t in self._ended.items() if k not in over}
+                    self._sessions = {sid: k for sid, k in self._sessions.items()
+                                      if k not in over}
+                ended = list(self._ended)
+                sessions = dict(self._sessions)
+            if not active and not ended:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            try:
-                memory = session_memory({r.proc.pid for r in active if r.proc is not None})
-            except OSError:
-                memory = {}
-            now = time.monotonic()
-            for run in active:
-                self._check(run, memory, now)
-            time.sleep(MONITOR_INTERVAL_SECS)
+            if now >= next_scan or self._wake.is_set():
+                self._wake.clear()
+                try:
+                    members = self._table.members(sessions, [r.spawn for r in active] + ended)
+                except OSError:
+                    members = {}
+                for spawn in ended:  # its process ended: what it left ends too
+                    procs.kill(members.get(spawn, []))
+                self._members = {r.spawn: members.get(r.spawn, []) for r in active}
+                hot = [r for r in active
+                       if self._check(r, self._members[r.spawn], time.monotonic())]
+                next_scan = now + MONITOR_INTERVAL_SECS
+            else:  # between scans, only the memory of runs near their limit
+                hot = [r for r in hot
+                       if self._check(r, self._members.get(r.spawn, []), time.monotonic())]
+            wait = HOT_INTERVAL_SECS if hot else max(0.0, next_scan - time.monotonic())
+            if ended and not hot:
+                wait = min(wait, MONITOR_INTERVAL_SECS)
+            if self._wake.wait(wait):
+                time.sleep(SWEEP_DELAY_SECS)  # runs ending together: one scan
 
-    def _check(self, run: Run, memory: dict[int, int], now: float) -> None:
+    def _check(self, run: Run, members: list[procs.Proc], now: float) -> bool:
+        """Enforce memory and timeout; whether the run is near its memory limit."""
         with run.lock:
             proc = run.proc
             if proc is None or run.is_terminal or proc.returncode is not None:
-                return
-            used = memory.get(proc.pid, 0)
+                return False
+            used = procs.memory_of(members)
             run.mem_current_bytes = used
             run.mem_max_bytes = max(run.mem_max_bytes, used)
             limit = run.options.memory_mbytes * 1024 * 1024
@@ -798,7 +807,8 @@ class Runner:
                     f"of {run.options.memory_mbytes} MB, and was killed")
                 run.status_message_terminal = True
                 _signal_group(proc.pid, signal.SIGKILL)
-                return
+                procs.kill(members)
+                return False
             if run.deadline is not None and now >= run.deadline and run.kill_reason is None:
                 run.kill_reason = "timeout"
                 run.status = "TIMING-OUT"
@@ -806,7 +816,9 @@ class Runner:
                 run.kill_at = now + self.kill_grace_secs
             if run.kill_at is not None and now >= run.kill_at:
                 _signal_group(proc.pid, signal.SIGKILL)
+                procs.kill(members)
                 run.kill_at = None
+            return used > limit * HOT_FRACTION
 
     # -- stopping --------------------------------------------------------------------
 
@@ -831,12 +843,16 @@ class Runner:
         for waiter in waiters:
             waiter.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            sessions = set(self._sessions)
+            sessions = dict(self._sessions)
             self._sessions.clear()
-        # Processes that left their group but not their session.
-        for pid in session_pids(sessions) if sessions else []:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+            spawns = [(r.id, n) for r in self.runs.values() for n in range(r.spawn_count)]
+        # Processes that left their group or their session.
+        for _ in range(3):  # one forked while the last round ran is found by the next
+            members = self._table.members(sessions, spawns)
+            if not members:
+                break
+            for found in members.values():
+                procs.kill(found)
         if self.warm is not None:
             self.warm.close()
         self._monitor.join(1.0)
