@@ -283,8 +283,9 @@ def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
                 err.hint = (f"there is no run {request.attach} on the {client.target.label}: "
                             "check the run id as an error or the panel shows it")
                 if client.target.is_local:
-                    err.hint += ("; the embedded runtime keeps its runs only while its "
-                                 "kernel runs")
+                    from apify_magic.local.datadir import retention_note
+
+                    err.hint += f"; {retention_note()}"
                 raise
         else:
             follower.start(request.options, request.payload, task=request.task)

@@ -34,6 +34,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(target, "_session_token", None)
 
 
+@pytest.fixture(autouse=True)
+def embedded_data_dir(clean_env: None, monkeypatch: pytest.MonkeyPatch,
+                      tmp_path: Path) -> Path:
+    """The embedded runtime keeps its runs under a test's own folder, never the real
+    ~/.local/share: APIFY_MAGIC_DATA_DIR for this process, XDG_DATA_HOME too for the
+    subprocesses (and the folders' own fixtures) that drop APIFY_* variables."""
+    base = tmp_path / "apify-magic-data"
+    monkeypatch.setenv("APIFY_MAGIC_DATA_DIR", str(base))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    return base
+
+
 @pytest.fixture
 def server() -> Iterator[RecordingServer]:
     srv = RecordingServer()
