@@ -22,7 +22,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from apify_magic import body
 from apify_magic.datasets import DatasetQuery, split_names
-from apify_magic.errors import AuthError, OptionError
+from apify_magic.errors import AuthError, NotFoundError, OptionError
 from apify_magic.options import RESULT_FORMS, RunOptions
 from apify_magic.progress import (
     PANEL_VIEWS,
@@ -40,6 +40,7 @@ from apify_magic.session import (
     env_options,
     fetch_input_schema,
     prompt_token,
+    unknown_run_hint,
 )
 from apify_magic.target import set_session_token
 
@@ -205,8 +206,8 @@ class ApifyMagic(Magics):
         """Wait for an existing run (running or finished) and bind its result.
 
         For example after run-sync answered 408 while its run went on, or after a kernel
-        restart for a run on the platform or a standalone runtime (the embedded runtime's
-        runs end with its kernel). Takes the same result options as %apify_run.
+        restart (the embedded runtime keeps finished runs across restarts). Takes the same
+        result options as %apify_run.
         """
         args = _parse_line(self.apify_attach, line)
         variable = _check_variable(args.variable)
@@ -239,10 +240,14 @@ class ApifyMagic(Magics):
         if not re.match(r"^[A-Za-z0-9]+$", args.run_id):
             raise OptionError(f"{args.run_id!r} is not a run id")
         client = self.client()
-        if not args.follow:
-            print(client.get_log(args.run_id), end="")
-            return
-        client.get_run(args.run_id)  # a clear 404 for an unknown run, before streaming
+        try:
+            if not args.follow:
+                print(client.get_log(args.run_id), end="")
+                return
+            client.get_run(args.run_id)  # a clear 404 for an unknown run, before streaming
+        except NotFoundError as err:
+            err.hint = unknown_run_hint(client, args.run_id)
+            raise
         try:
             for chunk in client.stream_log(args.run_id):
                 sys.stdout.write(chunk.decode("utf-8", "replace"))

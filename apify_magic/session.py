@@ -267,6 +267,17 @@ def _attach_hint(client: ApifyClient, request: RunRequest, run_id: str | None,
             "300 s use --watch, which follows the run for as long as it takes")
 
 
+def unknown_run_hint(client: ApifyClient, run_id: str) -> str:
+    """What a 404 for a run id means, where the run was looked for."""
+    hint = (f"there is no run {run_id} on the {client.target.label}: "
+            "check the run id as an error or the panel shows it")
+    if client.target.is_local:
+        from apify_magic.local.datadir import retention_note
+
+        hint += f"; {retention_note()}"
+    return hint
+
+
 def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
              started: float, poll_secs: float) -> Any:
     from apify_magic.errors import NotFoundError
@@ -280,12 +291,7 @@ def _watched(client: ApifyClient, request: RunRequest, progress: Progress,
             try:
                 follower.attach(request.attach)
             except NotFoundError as err:
-                err.hint = (f"there is no run {request.attach} on the {client.target.label}: "
-                            "check the run id as an error or the panel shows it")
-                if client.target.is_local:
-                    from apify_magic.local.datadir import retention_note
-
-                    err.hint += f"; {retention_note()}"
+                err.hint = unknown_run_hint(client, request.attach)
                 raise
         else:
             follower.start(request.options, request.payload, task=request.task)

@@ -6,21 +6,22 @@
    loopback server, for a 1 KB OUTPUT (target <= 1.10).
 2. Turning a 100,000-record OUTPUT (~40 MB of JSON) into the bound DataFrame, over the
    floor `pandas.DataFrame.from_records(orjson.loads(body))` (target <= 1.2), and the
-   peak memory of both.
+   peak memory of both as the process sees it (resident size, each in a fresh process);
+   then the peak of a whole `%apify_run records df` of that OUTPUT on the embedded
+   runtime, and what stays after it.
 3. What `%load_ext apify_magic` adds to a bare IPython start (target < 100 ms).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -128,14 +129,66 @@ def records(n: int) -> bytes:
         for i in range(n)])
 
 
-def peak_bytes(fn: Callable[[], Any]) -> int:
-    gc.collect()
-    tracemalloc.start()
-    kept = fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    del kept
-    return peak
+# Run in a fresh process: peak resident size (VmHWM, reset first) above what it held
+# before, in bytes, for one way of getting the DataFrame.
+PEAK = """
+import gc, sys
+sys.path.insert(0, {bench!r})
+from bench_magic import records, status
+import orjson, pandas as pd
+from apify_magic.result import convert
+body = records(100_000)
+gc.collect()
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status("VmRSS")
+if {how!r} == "magic":
+    kept = convert(body, "application/json; charset=utf-8", "auto")
+else:
+    kept = pd.DataFrame.from_records(orjson.loads(body))
+print(status("VmHWM") - before)
+"""
+
+# The same for a whole cell on the embedded runtime: peak above the kernel before the
+# cell, and what stays after it.
+CELL = """
+import gc, os, sys
+sys.path.insert(0, {bench!r})
+from bench_magic import status
+os.chdir({bench!r})  # its actors/ folder holds `records`
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "apify_magic")
+small = {{"n": 10}}
+ip.user_ns["small"] = small
+ip.run_cell("%apify_run records warm -i small").raise_error()  # runtime and imports up
+gc.collect()
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status("VmRSS")
+ip.run_cell("%apify_run records df").raise_error()
+print(status("VmHWM") - before, status("VmRSS") - before, len(ip.user_ns["df"]))
+"""
+
+
+def status(key: str) -> int:
+    """A /proc/self/status figure in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def fresh(code: str) -> list[int]:
+    # The embedded runtime: no token, no base URL (bench_request set both for its server).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("APIFY_TOKEN", "APIFY_API_BASE_URL")}
+    with tempfile.TemporaryDirectory(prefix="bench-magic-") as data:
+        env["APIFY_MAGIC_DATA_DIR"] = data  # not the user's own kept runs
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env).stdout
+    return [int(x) for x in out.split()]
 
 
 def bench_convert(rounds: int) -> None:
@@ -155,14 +208,20 @@ def bench_convert(rounds: int) -> None:
     magic()
     floor()
     t_magic, t_floor = interleaved(magic, floor, max(3, rounds // 40))
-    m_magic, m_floor = peak_bytes(magic), peak_bytes(floor)
+    bench = os.path.dirname(os.path.abspath(__file__))
+    m_magic = fresh(PEAK.format(bench=bench, how="magic"))[0]
+    m_floor = fresh(PEAK.format(bench=bench, how="floor"))[0]
+    cell_peak, cell_kept, rows = fresh(CELL.format(bench=bench))
     frame_mb = floor().memory_usage(deep=True).sum() / 2**20
     print(f"2. 100,000-record OUTPUT ({len(body) / 2**20:.1f} MB JSON) to a DataFrame "
           f"({frame_mb:.0f} MB):")
     print(f"   magic {t_magic:.3f} s, floor {t_floor:.3f} s: ratio {t_magic / t_floor:.2f} "
           "(target <= 1.2)")
-    print(f"   peak memory above the body: magic {m_magic / 2**20:.0f} MB, "
+    print(f"   peak resident memory above the body: magic {m_magic / 2**20:.0f} MB, "
           f"floor {m_floor / 2**20:.0f} MB")
+    print(f"   a whole %apify_run of it ({rows} rows) on the embedded runtime: peak "
+          f"+{cell_peak / 2**20:.0f} MB above the kernel before the cell, "
+          f"+{cell_kept / 2**20:.0f} MB after it")
 
 
 LOAD = """

@@ -33,6 +33,8 @@ def clean_environment(home: str) -> None:
         if name.startswith("APIFY_"):
             del os.environ[name]
     os.environ["HOME"] = home
+    # The embedded runtime keeps its runs under the data dir: the temporary home's.
+    os.environ["APIFY_MAGIC_DATA_DIR"] = os.path.join(home, "apify-magic")
     # The kernels import apify_magic from this checkout, whatever clone an editable
     # install points at (a CI run from another clone re-points it).
     os.environ["PYTHONPATH"] = os.pathsep.join(

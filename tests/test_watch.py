@@ -259,8 +259,11 @@ def test_apify_log_prints_and_follows_a_runs_log(ip: Any, runtime: LocalRuntime,
     assert capsys.readouterr().out == followed  # the whole log, once it has ended
     with pytest.raises(errors.OptionError):
         ip.run_line_magic("apify_log", "not/an/id")
-    with pytest.raises(errors.NotFoundError):
-        ip.run_line_magic("apify_log", "NoSuchRun12345678 --follow")
+    for line in ("NoSuchRun12345678 --follow", "NoSuchRun12345678"):
+        with pytest.raises(errors.NotFoundError) as raised:
+            ip.run_line_magic("apify_log", line)
+        assert "no run NoSuchRun12345678" in raised.value.hint
+        assert "Actor id" not in raised.value.hint
 
 
 def test_attach_to_an_unknown_run_speaks_of_runs(ip: Any) -> None:
