@@ -85,3 +85,13 @@ def ip(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("APIFY_API_BASE_URL", runtime.url)
     with loaded_shell(poll_secs=0.2) as shell:
         yield shell
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests (they wait for real timeouts) run in CI, not in a developer's quick run."""
+    if os.environ.get("APIFY_MAGIC_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: set APIFY_MAGIC_SLOW_TESTS=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -22,9 +22,9 @@ from apify_magic.local import trace, webhooks
 from apify_magic.local.app import Api, build_app
 from apify_magic.local.registry import Registry
 from apify_magic.local.runner import Run, Runner
+from apify_magic.local.strict_h11 import MAX_HEADER_BYTES, StrictH11Protocol
 
 MAX_CONNECTIONS = 1000
-MAX_HEADER_BYTES = 64 * 1024
 KEEP_ALIVE_SECS = 30
 STOP_GRACE_SECS = 1
 
@@ -77,7 +77,7 @@ class LocalRuntime:
         if trace_file is not None:  # the contract tests' record of every response
             app = trace.TraceMiddleware(app, trace_file)
         self._server = uvicorn.Server(uvicorn.Config(
-            app, lifespan="off", http="h11", ws="none",
+            app, lifespan="off", http=StrictH11Protocol, ws="none",
             log_level="info" if verbose else "warning", access_log=verbose,
             limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_SECS,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 from starlette.responses import StreamingResponse
@@ -192,6 +193,8 @@ async def _serve(request: StarletteRequest, handler: Handler, guard: Guard, publ
         except asyncio.TimeoutError:
             raise ApiError(408, "request-timeout",
                            "The request body did not arrive in time") from None
+        except ClientDisconnect:  # the client went away, or h11 refused a bad chunk
+            raise invalid_request("The request body was cut off") from None
     req = Request(request.method, query, body, request.headers.get("content-type", ""),
                   request.headers.get("user-agent", ""), dict(request.headers))
     if inspect.iscoroutinefunction(handler):
