@@ -34,12 +34,17 @@ def charset(content_type: str) -> str:
 
 
 def parse_json(content: bytes) -> Any:
+    import json
     try:
         import orjson
     except ImportError:  # orjson is a core dependency; stay correct without it
-        import json
         return json.loads(content)
-    return orjson.loads(content)
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        # orjson refuses a lone surrogate escape ("\udc80"), which JSON allows and an
+        # Actor's JavaScript may well write; json takes it, and fails on what is invalid.
+        return json.loads(content)
 
 
 def is_records(value: object) -> bool:

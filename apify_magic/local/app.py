@@ -213,7 +213,7 @@ class Api:
         def page() -> Response:
             page = storage.items_page(run.folder, dict(query), finished=run.is_terminal)
             return Response(201, page.body, page.content_type,
-                            {**page.headers(), "X-Apify-Run-Id": run.id})
+                            {**page.headers(), "X-Apify-Run-Id": run.id}, stream=page.stream)
         return await self.guard().workers.run(page)
 
     async def run_sync(self, req: Request, actor_id: str) -> Response:

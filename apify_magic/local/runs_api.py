@@ -7,10 +7,12 @@ spec names a run (`/v2/actor-runs/{runId}`, `/v2/actors/{actorId}/runs/last`,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
@@ -20,7 +22,15 @@ from apify_magic.local.errors import ApiError, invalid_request
 from apify_magic.local.registry import USERNAME
 from apify_magic.local.run_options import run_options
 from apify_magic.local.runner import TERMINAL, Run, iso, parse_iso
-from apify_magic.local.wire import Request, Response, data_response, json_response, paginated
+from apify_magic.local.wire import (
+    INLINE_BYTES,
+    Request,
+    Response,
+    data_response,
+    file_response,
+    json_response,
+    paginated,
+)
 
 if TYPE_CHECKING:
     from apify_magic.local.app import Api, RouteTable
@@ -28,6 +38,29 @@ if TYPE_CHECKING:
 MAX_WAIT_FOR_FINISH_SECS = 60.0
 LOG_STREAM_POLL_SECS = 0.2
 _ANSI = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+# A streamed log is read in pieces of about this size (then to the end of a line).
+LOG_PIECE_BYTES = INLINE_BYTES
+
+
+def read_log_piece(path: Path, offset: int, whole_lines: bool) -> bytes:
+    """About `LOG_PIECE_BYTES` of a log from `offset`, to the end of a line; with
+    `whole_lines` (a running run's log) a line still being written is left for later,
+    unless it is longer than a piece."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(LOG_PIECE_BYTES)
+            if len(data) == LOG_PIECE_BYTES:
+                data += f.readline(LOG_PIECE_BYTES)
+    except OSError:
+        return b""
+    if whole_lines and not data.endswith(b"\n"):
+        end = data.rfind(b"\n") + 1
+        if end or len(data) < LOG_PIECE_BYTES:
+            data = data[:end]
+    return data
 
 
 def printable(log: bytes) -> bytes:
@@ -200,20 +233,29 @@ class RunsApi:
 
     def get_log(self, req: Request, run: Run) -> Response:
         # The platform removes ANSI escape codes unless `raw` asks for the log verbatim.
-        keep = (lambda data: data) if params.is_true(req.query.get("raw")) else printable
+        raw = params.is_true(req.query.get("raw"))
+        keep: Callable[[bytes], bytes] = (lambda data: data) if raw else printable
+        path = run.folder.log_path
         if not params.is_true(req.query.get("stream")) or run.is_terminal:
-            return Response(200, keep(run.folder.log()), TEXT_TYPE)
+            # Read whole when small, else streamed from the file in pieces (whole lines
+            # when the escape codes are taken out): never the whole of a large log at once.
+            try:
+                return file_response(200, path, TEXT_TYPE, path.stat().st_size,
+                                     transform=None if raw else printable)
+            except OSError:
+                return Response(200, b"", TEXT_TYPE)
 
         async def stream() -> AsyncIterator[bytes]:
             offset = 0
             while True:
                 finished = run.done.is_set()
-                data = run.folder.log()[offset:]
-                if not finished:  # whole lines only: an escape code is never cut in two
-                    data = data[:data.rfind(b"\n") + 1]
+                # Only what came since the last look, read from where that one ended.
+                data = await asyncio.to_thread(read_log_piece, path, offset, not finished)
                 if data:
                     yield keep(data)
                     offset += len(data)
+                if len(data) >= LOG_PIECE_BYTES:
+                    continue  # more is waiting: no pause
                 if finished:
                     return
                 await anyio.sleep(LOG_STREAM_POLL_SECS)

@@ -13,6 +13,8 @@ Records are also read in the older `<KEY>.<ext>` layout of the JS tools and olde
 from __future__ import annotations
 
 import array
+import asyncio
+import bisect
 import contextlib
 import csv
 import dataclasses
@@ -24,7 +26,7 @@ import re
 import shutil
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +43,16 @@ DATASET_FORMATS = {
     "jsonl": "application/jsonl; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
 }
+# A dataset page larger than this (its items' stored JSON) is not built in memory but
+# streamed in pieces of about `PAGE_PIECE_BYTES`, so the runtime's memory does not grow
+# with what an Actor writes; a smaller one is answered whole, as fast as before.
+PAGE_INLINE_BYTES = 4 << 20
+# The same for a page of more items than this read one by one (shaped, CSV, or of a
+# dataset still written): many small items take memory as Python objects.
+PAGE_INLINE_ITEMS = 50_000
+PAGE_PIECE_BYTES = 1 << 20
+# Items read one by one are shaped and rendered in batches of at most this many.
+BATCH_ITEMS = 2_000
 
 
 def check_key(key: str) -> str:
@@ -79,15 +91,24 @@ class ItemsPage:
     count: int
     total: int
     desc: bool
+    # A large page's body, made while it is sent (then `body` is empty): a zero-argument
+    # callable giving the pieces, as `wire.Response.stream` takes it.
+    stream: Callable[[], AsyncIterator[bytes]] | None = None
+    # A streamed body's size, when known before it is made (then sent as Content-Length,
+    # as for a whole body, instead of in chunks).
+    length: int | None = None
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "X-Apify-Pagination-Offset": str(self.offset),
             "X-Apify-Pagination-Limit": str(self.limit),
             "X-Apify-Pagination-Count": str(self.count),
             "X-Apify-Pagination-Total": str(self.total),
             "X-Apify-Pagination-Desc": "true" if self.desc else "false",
         }
+        if self.stream is not None and self.length is not None:
+            headers["Content-Length"] = str(self.length)
+        return headers
 
 
 class RunFolder:
@@ -199,12 +220,6 @@ class RunFolder:
         chosen = files[offset:] if limit is None else files[offset:offset + limit]
         return [_read_json(f) for f in chosen], len(files)
 
-    def log(self) -> bytes:
-        try:
-            return self.log_path.read_bytes()
-        except OSError:
-            return b""
-
 
 def _file_size(path: Path) -> int:
     """The size of a regular file; OSError for anything else (a folder named like a key)."""
@@ -264,27 +279,169 @@ def items_page(folder: RunFolder, query: dict[str, str], finished: bool = False)
     unwind = names(query.get("unwind"))
     flatten = names(query.get("flatten"))
     shaping = bool(fields or omit or skip_empty or skip_hidden or unwind or flatten)
+    shape = _Shaping(fmt, fields, omit, skip_hidden, skip_empty, unwind, flatten)
+
+    def page(body: bytes, stream: Callable[[], AsyncIterator[bytes]] | None, count: int,
+             total: int, length: int | None = None) -> ItemsPage:
+        return ItemsPage(body=body, content_type=DATASET_FORMATS[fmt], offset=offset,
+                         limit=limit if limit is not None else max(total - offset, 1),
+                         count=count, total=total, desc=desc, stream=stream, length=length)
+
     lines = folder.item_lines() if finished else None
-    if lines is not None and not shaping and fmt in ("json", "jsonl"):
-        body, count = lines.render(offset, limit, desc, fmt)
+    items: list[Any] | None
+    if lines is not None:
+        start, stop = lines.window(offset, limit, desc)
+        size = lines.size(start, stop)
+        if not shaping and fmt in ("json", "jsonl"):
+            if size <= PAGE_INLINE_BYTES:
+                body, count = lines.render(offset, limit, desc, fmt)
+                return page(body, None, count, lines.count)
+            # JSON: the lines' newlines become commas, and the brackets come around them.
+            return page(b"", streamed(lambda: lines.pieces(start, stop, desc, fmt)),
+                        stop - start, lines.count, size if fmt == "jsonl" else size + 1)
         total = lines.count
+        window = stop - start
+        small = size <= PAGE_INLINE_BYTES and window <= PAGE_INLINE_ITEMS
+        items = lines.items(offset, limit, desc) if small else None
+
+        def batches() -> Iterator[list[Any]]:
+            return lines.item_batches(start, stop, desc)
     else:
-        if lines is not None:
-            items, total = lines.items(offset, limit, desc), lines.count
-        else:
-            items, total = folder.items(offset, limit, desc)
-        items = _flatten(_unwind(items, unwind), flatten)
-        shaped = list(_shape(items, fields, omit, skip_hidden, skip_empty))
-        body, count = _render(shaped, fmt, fields), len(shaped)
-    return ItemsPage(
-        body=body,
-        content_type=DATASET_FORMATS[fmt],
-        offset=offset,
-        limit=limit if limit is not None else max(total - offset, 1),
-        count=count,
-        total=total,
-        desc=desc,
-    )
+        files = folder.item_files()
+        total = len(files)
+        if desc:
+            files.reverse()
+        chosen = files[offset:] if limit is None else files[offset:offset + limit]
+        del files
+        window = len(chosen)
+        items = (_read_items(chosen, PAGE_INLINE_BYTES) if len(chosen) <= PAGE_INLINE_ITEMS
+                 else None)
+
+        def batches() -> Iterator[list[Any]]:
+            return _file_batches(chosen)
+    if items is not None:
+        shaped = list(shape.apply(items))
+        return page(_render(shaped, fmt, fields), None, len(shaped), total)
+    # Streamed. When the headers need what only the items tell (the count after unwind
+    # or skipEmpty, CSV's columns), it is found first in a pass that keeps none of them.
+    if unwind or skip_empty or fmt == "csv":
+        count, columns = shape.survey(batches())
+    else:
+        count, columns = window, []
+    return page(b"", streamed(lambda: shape.pieces(batches(), columns)), count, total)
+
+
+def streamed(make: Callable[[], Generator[bytes, None, None]]
+             ) -> Callable[[], AsyncIterator[bytes]]:
+    """A blocking generator of pieces as a response's stream: each piece is made (files
+    read, items rendered) in a worker thread, never on the event loop."""
+    async def stream() -> AsyncIterator[bytes]:
+        pieces = make()
+        try:
+            while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+                if piece:
+                    yield piece
+        finally:
+            pieces.close()
+
+    return stream
+
+
+def _read_items(paths: list[Path], budget: int) -> list[Any] | None:
+    """The items of these files (None for one unreadable), or None once their stored JSON
+    passes `budget` bytes: such a page is streamed instead."""
+    items: list[Any] = []
+    used = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError:
+            items.append(None)
+            continue
+        used += len(raw)
+        if used > budget:
+            return None
+        try:
+            items.append(json.loads(raw))
+        except ValueError:
+            items.append(None)
+    return items
+
+
+def _file_batches(paths: list[Path]) -> Iterator[list[Any]]:
+    """Items of one file each, in batches of about `PAGE_PIECE_BYTES` of stored JSON."""
+    batch: list[Any] = []
+    used = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+            batch.append(json.loads(raw))
+            used += len(raw)
+        except (OSError, ValueError):
+            batch.append(None)
+        if used >= PAGE_PIECE_BYTES or len(batch) >= BATCH_ITEMS:
+            yield batch
+            batch, used = [], 0
+    if batch:
+        yield batch
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shaping:
+    """unwind, flatten, fields, omit, clean, then a format: for a page whole or in batches."""
+
+    fmt: str
+    fields: list[str]
+    omit: set[str]
+    skip_hidden: bool
+    skip_empty: bool
+    unwind: list[str]
+    flatten: list[str]
+
+    def apply(self, items: list[Any]) -> Iterator[Any]:
+        items = _flatten(_unwind(items, self.unwind), self.flatten)
+        return _shape(items, self.fields, self.omit, self.skip_hidden, self.skip_empty)
+
+    def survey(self, batches: Iterator[list[Any]]) -> tuple[int, list[str]]:
+        """How many items the page has, and CSV's columns (as `_render` finds them)."""
+        count = 0
+        columns = list(self.fields)
+        seen = set(columns)
+        for batch in batches:
+            for item in self.apply(batch):
+                count += 1
+                if self.fmt == "csv" and isinstance(item, dict):
+                    for key in item:
+                        if key not in seen:
+                            seen.add(key)
+                            columns.append(key)
+        return count, columns
+
+    def pieces(self, batches: Iterator[list[Any]], columns: list[str]
+               ) -> Generator[bytes, None, None]:
+        """The bytes `_render` makes of the whole page, a batch at a time."""
+        first = True
+        if self.fmt == "csv":
+            yield _csv_rows([columns])
+        elif self.fmt == "json":
+            yield b"["
+        for batch in batches:
+            shaped = list(self.apply(batch))
+            if not shaped:
+                continue
+            if self.fmt == "json":
+                text = ", ".join(json.dumps(i, ensure_ascii=False) for i in shaped)
+                yield _utf8(text if first else ", " + text)
+            elif self.fmt == "jsonl":
+                yield _utf8("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in shaped))
+            else:
+                yield _csv_rows([[_cell(row.get(c)) for c in columns]
+                                 for row in (i if isinstance(i, dict) else {} for i in shaped)])
+            first = False
+        if self.fmt == "json":
+            yield b"]"
 
 
 class ItemLines:
@@ -330,7 +487,8 @@ class ItemLines:
         os.replace(tmp_index, index)
         return offsets
 
-    def _window(self, offset: int, limit: int | None, desc: bool) -> tuple[int, int]:
+    def window(self, offset: int, limit: int | None, desc: bool) -> tuple[int, int]:
+        """The lines [start, stop) of a page."""
         n = self.count
         stop = n if limit is None else min(n, offset + limit)
         start = min(offset, n)
@@ -344,7 +502,7 @@ class ItemLines:
             return f.read(self.offsets[stop] - self.offsets[start])
 
     def render(self, offset: int, limit: int | None, desc: bool, fmt: str) -> tuple[bytes, int]:
-        start, stop = self._window(offset, limit, desc)
+        start, stop = self.window(offset, limit, desc)
         region = self._region(start, stop)
         if desc:
             region = b"".join(reversed(region.splitlines(keepends=True)))
@@ -353,8 +511,59 @@ class ItemLines:
         # JSON lines hold no raw newline, so each one between items becomes a comma.
         return b"[" + region.rstrip(b"\n").replace(b"\n", b",") + b"]", stop - start
 
+    def size(self, start: int, stop: int) -> int:
+        """Bytes of the lines [start, stop)."""
+        return self.offsets[stop] - self.offsets[start] if stop > start else 0
+
+    def spans(self, start: int, stop: int, desc: bool) -> Iterator[tuple[int, int]]:
+        """[start, stop) in runs of lines of about `PAGE_PIECE_BYTES` (a longer line alone),
+        from the end when `desc`."""
+        offsets = self.offsets
+        if not desc:
+            a = start
+            while a < stop:
+                b = bisect.bisect_right(offsets, offsets[a] + PAGE_PIECE_BYTES, a + 1, stop + 1)
+                b = max(b - 1, a + 1)
+                yield a, b
+                a = b
+        else:
+            b = stop
+            while b > start:
+                a = bisect.bisect_left(offsets, offsets[b] - PAGE_PIECE_BYTES, start, b)
+                a = min(a, b - 1)
+                yield a, b
+                b = a
+
+    def _regions(self, start: int, stop: int, desc: bool) -> Generator[bytes, None, None]:
+        """The page's lines a run at a time, each run's lines in the page's order."""
+        with open(self.data, "rb") as f:
+            for a, b in self.spans(start, stop, desc):
+                f.seek(self.offsets[a])
+                region = f.read(self.offsets[b] - self.offsets[a])
+                if desc:
+                    region = b"".join(reversed(region.splitlines(keepends=True)))
+                yield region
+
+    def pieces(self, start: int, stop: int, desc: bool, fmt: str
+               ) -> Generator[bytes, None, None]:
+        """The bytes `render` gives for the lines [start, stop), in pieces."""
+        if fmt == "jsonl":
+            yield from self._regions(start, stop, desc)
+            return
+        yield b"["
+        first = True
+        for region in self._regions(start, stop, desc):
+            body = region[:-1].replace(b"\n", b",")  # every line ends with a newline
+            yield body if first else b"," + body
+            first = False
+        yield b"]"
+
+    def item_batches(self, start: int, stop: int, desc: bool) -> Iterator[list[Any]]:
+        for region in self._regions(start, stop, desc):
+            yield [parse_json(line) for line in region.splitlines()]
+
     def items(self, offset: int, limit: int | None, desc: bool) -> list[Any]:
-        start, stop = self._window(offset, limit, desc)
+        start, stop = self.window(offset, limit, desc)
         items = [parse_json(line) for line in self._region(start, stop).splitlines()]
         return items[::-1] if desc else items
 
@@ -435,9 +644,9 @@ def _shape(items: list[Any], fields: list[str], omit: set[str], skip_hidden: boo
 
 def _render(items: list[Any], fmt: str, fields: list[str]) -> bytes:
     if fmt == "json":
-        return json.dumps(items, ensure_ascii=False).encode()
+        return _utf8(json.dumps(items, ensure_ascii=False))
     if fmt == "jsonl":
-        return "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items).encode()
+        return _utf8("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
     columns = list(fields)
     for item in items:
         if isinstance(item, dict):
@@ -448,7 +657,19 @@ def _render(items: list[Any], fmt: str, fields: list[str]) -> bytes:
     for item in items:
         row = item if isinstance(item, dict) else {}
         writer.writerow([_cell(row.get(c)) for c in columns])
-    return out.getvalue().encode()
+    return _utf8(out.getvalue())
+
+
+def _csv_rows(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return _utf8(out.getvalue())
+
+
+def _utf8(text: str) -> bytes:
+    # An item may hold a lone surrogate (JSON allows "\udc80"); UTF-8 cannot. As the
+    # escape it was, inside a JSON string it means the same code point again.
+    return text.encode("utf-8", "backslashreplace")
 
 
 def _cell(value: Any) -> str:

@@ -259,7 +259,7 @@ class StoragesApi:
     def get_items(self, req: Request, dataset_id: str) -> Response:
         item = self.find("dataset", dataset_id)
         page = storage.items_page(item.folder, req.query, finished=item.finished)
-        return Response(200, page.body, page.content_type, page.headers())
+        return Response(200, page.body, page.content_type, page.headers(), stream=page.stream)
 
     def push_items(self, req: Request, dataset_id: str) -> Response:
         item = self.find("dataset", dataset_id)

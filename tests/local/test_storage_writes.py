@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -76,3 +77,22 @@ def test_an_sdk_actor_at_home_keeps_everything_through_the_api(make_runtime: Any
     assert run["statusMessage"] == "Wrote 3 rows"
     assert "[Status message]" not in log  # so it came by PUT, not from the log
     assert "running on the Apify platform" in log
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_an_item_with_a_lone_surrogate_is_served(make_runtime: Any, fmt: str) -> None:
+    runtime = make_runtime()
+    run = _run(runtime)
+    with httpx.Client(base_url=f"{runtime.url}/v2") as api:
+        pushed = api.post(f"/datasets/{run['defaultDatasetId']}/items",
+                          content=b'[{"text": "a\\udc80b"}]',
+                          headers={"Content-Type": "application/json"})
+        assert pushed.status_code == 201, pushed.text
+        page = api.get(f"/datasets/{run['defaultDatasetId']}/items", params={"format": fmt})
+    assert page.status_code == 200
+    if fmt == "csv":
+        assert "a\\udc80b" in page.text
+    else:
+        last = page.text.strip().splitlines()[-1] if fmt == "jsonl" else page.text
+        found = json.loads(last)
+        assert (found[-1] if fmt == "json" else found) == {"text": "a\udc80b"}
