@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import processes_with_env
 
 import apify_magic
 from apify_magic.errors import OptionError
@@ -153,22 +154,7 @@ def start_kernel(kernels: list[Kernel], tmp_path: Path, base: Path,
 
 
 def processes_of_run(run_id: str) -> list[int]:
-    """Live processes whose environment holds the run's ACTOR_RUN_ID."""
-    needle = f"ACTOR_RUN_ID={run_id}".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if needle in environ and state != b"Z":
-            found.append(int(entry.name))
-    return found
+    return processes_with_env(f"ACTOR_RUN_ID={run_id}")
 
 
 def run_folders(base: Path) -> dict[str, Path]:

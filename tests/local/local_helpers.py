@@ -5,28 +5,11 @@ from __future__ import annotations
 import os
 import re
 
+from processes import processes_with_env
+
 # The whole suite runs with warm starts (the default) or, with APIFY_MAGIC_WARM_STARTS=0,
 # without: every runtime the tests build takes this.
 WARM_STARTS = os.environ.get("APIFY_MAGIC_WARM_STARTS", "1") != "0"
-
-
-def processes_with_env(marker: str) -> list[int]:
-    """Pids of live processes whose environment holds `marker` (e.g. ACTOR_RUN_ID=...)."""
-    needle = marker.encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in environ and state != b"Z":
-            found.append(int(entry.name))
-    return found
 
 
 def run_pids(run_id: str) -> list[int]:
