@@ -43,16 +43,16 @@ def run_map(client: ApifyClient, request: MapRequest, progress: MapProgress) -> 
 
     concurrency, memory = plan_concurrency(client, request)
     scheduler = Scheduler(client, request, concurrency)
-    thread = start_thread(scheduler)
+    start_thread(scheduler)
     try:
-        while thread.is_alive():
-            thread.join(0.25)
+        while not scheduler.done.wait(0.25):
             progress.update(scheduler.snapshot(), scheduler.rows)
     except KeyboardInterrupt:
         scheduler.interrupt()
-        while thread.is_alive():
+        while True:
             try:
-                thread.join(0.25)
+                if scheduler.done.wait(0.25):
+                    break
             except KeyboardInterrupt:  # the aborts are under way: let them end
                 continue
     snapshot = scheduler.snapshot()
@@ -94,7 +94,7 @@ def _frame(scheduler: Any, memory: int) -> pd.DataFrame:
 def _error(scheduler: Any, request: MapRequest) -> MapFailedError | RunInterruptedError | None:
     rows = scheduler.rows
     if scheduler.interrupted:
-        aborted = [r for r in rows if r.status == "ABORTED" and r.error == "aborted on interrupt"]
+        aborted = [r for r in rows if r.error == "aborted on interrupt"]
         done = sum(r.status == "SUCCEEDED" for r in rows)
         return RunInterruptedError(
             f"Interrupted: {len(aborted)} runs of this map were aborted; the results of "

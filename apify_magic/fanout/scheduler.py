@@ -46,6 +46,7 @@ LOST_LOOKS = 5  # how often a start whose answer was lost is looked for...
 LOST_LOOK_SECS = 1.0  # ...this far apart
 LOST_STARTS = 3  # a start lost this many times fails its input
 RESULT_READERS = 8  # reused runs' results read at once
+ABORT_WAIT_SECS = 5.0  # how long an aborted run is given to read ABORTED
 
 
 @dataclasses.dataclass
@@ -158,12 +159,18 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._finished_costs: list[float] = []
+        self.done = threading.Event()
 
     # -- driving it from the main thread ----------------------------------------------
 
     def run(self) -> None:
-        """The worker thread's body."""
-        asyncio.run(self._main())
+        """The worker thread's body; `done` is set when it ends (an Event, not
+        `Thread.join`: a KeyboardInterrupt inside `join` can leave the thread looking
+        finished while it runs on)."""
+        try:
+            asyncio.run(self._main())
+        finally:
+            self.done.set()
 
     def interrupt(self) -> None:
         """From the main thread: stop starting, abort every run still going."""
@@ -208,6 +215,8 @@ class Scheduler:
                 await asyncio.gather(*workers, return_exceptions=True)
                 await self._abort_all()
         finally:
+            if everything.done() and not everything.cancelled():
+                everything.exception()  # seen: the workers' own errors were handled
             stopper.cancel()
             self.elapsed = time.monotonic() - self.started_at
             self.ledger.close()
@@ -220,6 +229,9 @@ class Scheduler:
                 await self._one(position)
             except ApifyMagicError as err:
                 self._fail(position, _first_line(str(err)))
+            except (KeyError, TypeError, ValueError) as err:  # an answer not shaped as Apify's
+                self._fail(position, f"unexpected answer from {self.client.target.label}: "
+                                     f"{type(err).__name__}: {err}")
 
     async def _one(self, position: int) -> None:
         row = self.rows[position]
@@ -469,7 +481,11 @@ class Scheduler:
                     return
                 row.run_id = str(found["id"])
             try:
-                self._show(row, await self.api.abort(row.run_id, self.request.actor_id))
+                run = await self.api.abort(row.run_id, self.request.actor_id)
+                if run.get("status") not in TERMINAL:  # ABORTING: see it end
+                    run = await self.api.run(row.run_id, ABORT_WAIT_SECS,
+                                             self.request.actor_id)
+                self._show(row, run)
             except ApifyMagicError as err:
                 row.error = f"abort failed: {_first_line(str(err))}"
             row.error = row.error or "aborted on interrupt"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from apify_magic.client import (
 from apify_magic.errors import ApiError, TransportError
 from apify_magic.options import RunOptions
 
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ")  # a log line's time
 # 402 types that mean "not now" (the account's memory or concurrent runs are used up).
 NOT_NOW_402 = frozenset({"actor-memory-limit-exceeded", "concurrent-runs-limit-exceeded"})
 
@@ -180,5 +182,5 @@ class AsyncApi:
                                       run_id=run_id)
         except (ApiError, TransportError):
             return ""
-        lines = [line for line in response.text.splitlines() if line.strip()]
+        lines = [_STAMP.sub("", line) for line in response.text.splitlines() if line.strip()]
         return lines[-1] if lines else ""
