@@ -51,7 +51,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "") + "'"
 
 
-@given(over=st.sampled_from(sorted(VARIABLES) + ["missing", "1bad"]),
+@given(over=st.sampled_from([*sorted(VARIABLES), "missing", "1bad"]),
        options=st.lists(_option, max_size=3), template=st.none() | _template)
 @SETTINGS
 def test_invalid_maps_send_nothing(server: RecordingServer, shell: Any, over: str,
