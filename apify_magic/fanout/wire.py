@@ -1,4 +1,5 @@
-"""The map's HTTP: one `httpx.AsyncClient` (one connection pool) for every run of a map.
+"""The map's HTTP: `httpx.AsyncClient`s on the scheduler's one event loop, one per worker
+coroutine, each with one connection (so in-flight requests are bounded by the workers).
 
 Requests that cannot start a run are retried through transient faults, as the
 synchronous client retries them; the POST that starts a run is sent once, and its
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -46,15 +48,22 @@ class StartOutcome:
     status: int = 0
 
 
+def tls(base_url: str) -> ssl.SSLContext | bool:
+    """One TLS context for all of a map's clients (loading the CA certificates costs
+    30 ms each time); none for plain http."""
+    return ssl.create_default_context() if base_url.startswith("https://") else False
+
+
 class AsyncApi:
     """The endpoints a map uses, over one pool of at most `connections` connections."""
 
-    def __init__(self, client: ApifyClient, connections: int) -> None:
+    def __init__(self, client: ApifyClient, connections: int,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.client = client
         self.http = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=connections,
                                 max_keepalive_connections=connections),
-            timeout=httpx.Timeout(10.0, read=60.0, pool=None))
+            timeout=httpx.Timeout(10.0, read=60.0, pool=None), verify=verify)
         self.base = client.retry_base_secs
 
     async def aclose(self) -> None:
