@@ -4,9 +4,13 @@ recording HTTP server on loopback. Property-based, with hypothesis."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
@@ -45,6 +49,19 @@ _template = st.one_of(
     st.just('{"x": {{ item.a.b }}}'),
     st.text(max_size=30),
 )
+
+
+@pytest.fixture(autouse=True)
+def in_a_folder_of_its_own(tmp_path: Path) -> Iterator[None]:
+    """A map that reaches the server writes its ledger (and `--ledger` may name any
+    file): both go to the test's folder, never the checkout. Not monkeypatch.chdir:
+    hypothesis runs every example inside this one fixture."""
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def _quote(text: str) -> str:
