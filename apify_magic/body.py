@@ -11,7 +11,7 @@ import dataclasses
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from apify_magic.errors import InputError
@@ -47,8 +47,19 @@ def from_cell(body: str, namespace: Mapping[str, Any], content_type: str | None)
         return _sized(Payload(_utf8(verbatim, "the cell body"), content_type))
     if not body.strip():
         return Payload(b"{}", JSON_TYPE)
+    check_template(body)
+    return render(body, lambda name: lookup(name, namespace))
+
+
+def check_template(body: str) -> None:
+    """InputError unless the body is JSON once each `{{ }}` holds a value."""
     _check_json(_blank_placeholders(body))
-    text = _PLACEHOLDER.sub(lambda m: _insert(m, namespace), body)
+
+
+def render(body: str, resolve: Callable[[str], Any]) -> Payload:
+    """A checked template (`check_template`) with each `{{ name }}` replaced by
+    `resolve(name)` as JSON; InputError when the result is no JSON or too large."""
+    text = _PLACEHOLDER.sub(lambda m: _insert(m, resolve), body)
     try:
         json.loads(text)
     except RecursionError:
@@ -136,11 +147,16 @@ def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
     return namespace[name]
 
 
-def _insert(match: re.Match[str], namespace: Mapping[str, Any]) -> str:
+def placeholders(body: str) -> list[str]:
+    """The names inside the body's `{{ }}` (not the escaped `\\{{`), in order."""
+    return [m.group(2) for m in _PLACEHOLDER.finditer(body) if not m.group(1)]
+
+
+def _insert(match: re.Match[str], resolve: Callable[[str], Any]) -> str:
     escaped, name = match.group(1), match.group(2)
     if escaped:
         return match.group(0)[1:]
-    value = lookup(name, namespace)
+    value = resolve(name)
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except RecursionError:

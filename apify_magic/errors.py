@@ -6,6 +6,7 @@
     ├── AuthError              no token where one is needed (nothing was sent)
     ├── ResultError            the OUTPUT cannot take the asked form (--as)
     ├── RunInterruptedError    the kernel was interrupted during a run (aborted, or could not be)
+    ├── MapFailedError         some runs of a %apify_map did not succeed (the rest were bound)
     ├── TransportError         the HTTP exchange itself broke
     │   ├── ConnectFailedError     the server could not be reached: no run was started
     │   ├── ReadTimeoutError       no answer in time: the run may have started
@@ -88,6 +89,17 @@ class RunInterruptedError(ApifyMagicError):
         super().__init__(message, hint=hint)
         self.run_id = run_id
         self.aborted = aborted
+
+
+class MapFailedError(ApifyMagicError):
+    """Some inputs of a map failed (or were not started): raised after binding the rest,
+    so a notebook run headless still fails. `failed` is (label, run id, first error line)
+    for each."""
+
+    def __init__(self, message: str, *, failed: list[tuple[object, str | None, str | None]],
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed
 
 
 class TransportError(ApifyMagicError):

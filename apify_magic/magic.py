@@ -23,7 +23,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from apify_magic import body
 from apify_magic.datasets import DatasetQuery, split_names
 from apify_magic.errors import AuthError, NotFoundError, OptionError
-from apify_magic.options import RESULT_FORMS, RunOptions
+from apify_magic.options import RESULT_FORMS, RunOptions, check_map_options
 from apify_magic.progress import (
     PANEL_VIEWS,
     PROGRESS_MODES,
@@ -46,6 +46,11 @@ from apify_magic.target import set_session_token
 
 if TYPE_CHECKING:
     from apify_magic.client import ApifyClient
+    from apify_magic.fanout.scheduler import MapRequest
+    from apify_magic.fanout.view import MapProgress
+
+# Where %apify_map keeps its ledger unless --ledger says: beside the notebook.
+DEFAULT_LEDGER = "apify-map.ledger.jsonl"
 
 def _result_arguments(func: Any) -> Any:
     """Options for what comes back: shared by %apify_run and %apify_attach."""
@@ -75,6 +80,39 @@ def _result_arguments(func: Any) -> Any:
         argument("--as", dest="result_as", choices=RESULT_FORMS, default=None,
                  help="Result form: auto (DataFrame for a list of records, else the object), "
                       "python, dataframe, text or bytes."),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+def _run_arguments(func: Any) -> Any:
+    """The run options: shared by %apify_run and %apify_map (each run of a map gets them)."""
+    decorators = [
+        argument("--memory", type=int, metavar="MB",
+                 help="Memory in MB, a power of 2 from 128 to 32768 -> memory."),
+        argument("--timeout", type=float, metavar="SECS",
+                 help="Run timeout in seconds, >= 0 (0: none) -> timeout."),
+        argument("--build", metavar="TAG",
+                 help="Build tag or number, e.g. latest or 0.1.234 -> build."),
+        argument("--max-items", type=int, metavar="N",
+                 help="Most dataset items to be charged for, > 0 -> maxItems."),
+        argument("--max-total-charge-usd", type=float, metavar="USD",
+                 help="Most the run may cost, > 0 -> maxTotalChargeUsd."),
+        argument("--restart-on-error", action="store_true", default=None,
+                 help="Restart the run if it fails -> restartOnError=true."),
+        argument("--no-restart-on-error", dest="restart_on_error", action="store_false",
+                 help="-> restartOnError=false (overrides a %%config default)."),
+        argument("--webhooks", metavar="JSON|VAR",
+                 help="Ad-hoc webhooks: a JSON array inline or a variable holding one; each "
+                      "needs eventTypes and an http(s) requestUrl -> webhooks (Base64 JSON)."),
+        argument("--task", action="store_true",
+                 help="The positional names an Actor task instead of an Actor: its saved "
+                      "input and options apply, the cell body's fields and these options "
+                      "win over them -> /v2/actor-tasks/TASK/run-sync."),
+        argument("--content-type", metavar="TYPE",
+                 help="Send the body verbatim with this Content-Type (default: the body is "
+                      "JSON, checked before sending)."),
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
@@ -151,35 +189,12 @@ class ApifyMagic(Magics):
     @argument("-i", "--input", dest="input", metavar="VAR",
               help="INPUT from the notebook variable VAR instead of the cell body: dict/list "
                    "as JSON, str as text/plain, bytes as application/octet-stream.")
-    @argument("--memory", type=int, metavar="MB",
-              help="Memory in MB, a power of 2 from 128 to 32768 -> memory.")
-    @argument("--timeout", type=float, metavar="SECS",
-              help="Run timeout in seconds, >= 0 (0: none) -> timeout.")
-    @argument("--build", metavar="TAG",
-              help="Build tag or number, e.g. latest or 0.1.234 -> build.")
-    @argument("--max-items", type=int, metavar="N",
-              help="Most dataset items to be charged for, > 0 -> maxItems.")
-    @argument("--max-total-charge-usd", type=float, metavar="USD",
-              help="Most the run may cost, > 0 -> maxTotalChargeUsd.")
-    @argument("--restart-on-error", action="store_true", default=None,
-              help="Restart the run if it fails -> restartOnError=true.")
-    @argument("--no-restart-on-error", dest="restart_on_error", action="store_false",
-              help="-> restartOnError=false (overrides a %%config default).")
     @argument("--watch", action="store_true", default=None,
               help="Start the run (POST .../runs) and follow it: status as it changes, "
                    "Kernel > Interrupt aborts it, no 300 s limit.")
     @argument("--no-watch", dest="watch", action="store_false",
               help="Use run-sync (overrides a %%config default).")
-    @argument("--webhooks", metavar="JSON|VAR",
-              help="Ad-hoc webhooks: a JSON array inline or a variable holding one; each "
-                   "needs eventTypes and an http(s) requestUrl -> webhooks (Base64 JSON).")
-    @argument("--task", action="store_true",
-              help="The positional names an Actor task instead of an Actor: its saved "
-                   "input and options apply, the cell body's fields and these options "
-                   "win over them -> /v2/actor-tasks/TASK/run-sync.")
-    @argument("--content-type", metavar="TYPE",
-              help="Send the body verbatim with this Content-Type (default: the body is "
-                   "JSON, checked before sending).")
+    @_run_arguments
     @_result_arguments
     @line_cell_magic
     def apify_run(self, line: str, cell: str | None = None) -> Any:
@@ -195,6 +210,100 @@ class ApifyMagic(Magics):
         args = _parse_line(self.apify_run, line)
         request = self._build_request(args, cell)
         return self.run_request(request)
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("actor", help="Actor id: `username~actor-name`, `~actor-name` or the id; "
+                            "with --task, an Actor task's id.")
+    @argument("variable", nargs="?", default=None,
+              help="Notebook variable to bind the DataFrame to (bound before an error is "
+                   "raised); without it the DataFrame is the cell's value.")
+    @argument("--over", metavar="VAR", required=True,
+              help="A list (each element one INPUT), a dict (key -> INPUT, keys label the "
+                   "results) or a DataFrame (each row one INPUT, the index labels them).")
+    @argument("--concurrency", type=int, metavar="N",
+              help="At most N runs at once (1-256); default: what the account's free "
+                   "memory and concurrent jobs allow (GET /v2/users/me/limits).")
+    @argument("--budget-usd", type=float, metavar="TOTAL",
+              help="No new run starts once the finished runs' cost plus the running ones' "
+                   "caps would pass TOTAL.")
+    @argument("--retries", type=int, metavar="N",
+              help="Start a failed run again up to N times (0-10, default 0).")
+    @argument("--batch", type=int, metavar="K",
+              help="K elements per run: the cell body sees {{ batch }} (their list) "
+                   "instead of {{ item }}; results are labelled by batch.")
+    @argument("--ledger", metavar="PATH",
+              help=f"The JSON-lines ledger the map resumes from (default: "
+                   f"./{DEFAULT_LEDGER} beside the notebook).")
+    @_run_arguments
+    @_result_arguments
+    @line_cell_magic
+    def apify_map(self, line: str, cell: str | None = None) -> Any:
+        """Run an Actor once for every element of --over VAR and bind one DataFrame.
+
+        Cell form: the body is the INPUT template, `{{ item }}` the element as JSON and
+        `{{ item.KEY }}` one of its keys or columns (`{{ batch }}` with --batch). Line form:
+        each element is the INPUT. Runs go as many at once as the account's limits allow;
+        a ledger on disk makes a second run of the cell reuse succeeded runs, reattach to
+        running ones and start only what is missing or failed. The per-run table:
+        `df.attrs["apify_map"].runs`.
+        """
+        args = _parse_line(self.apify_map, line)
+        variable = _check_variable(args.variable)
+        request = self._build_map(args, cell)
+        from apify_magic.fanout import run_map
+
+        client = self.client()
+        outcome = run_map(client, request, self._map_progress(args, client, request))
+        if self.shell is not None:
+            self.shell.user_ns["_apify_map"] = outcome.frame
+            if variable is not None:
+                self.shell.user_ns[variable] = outcome.frame
+        if outcome.error is not None:
+            raise outcome.error
+        return None if variable is not None else outcome.frame
+
+    def _build_map(self, args: Any, cell: str | None) -> MapRequest:
+        """Every option and every INPUT checked: nothing is sent before this returns."""
+        from pathlib import Path
+
+        from apify_magic.client import check_actor_id
+        from apify_magic.fanout.inputs import jobs
+        from apify_magic.fanout.scheduler import MapRequest
+
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        check_map_options(args.concurrency, args.budget_usd, args.retries, args.batch)
+        options = self._run_options(args, ns)
+        if args.ledger is not None and not args.ledger.strip():
+            raise OptionError("--ledger needs a file path")
+        ledger = Path(args.ledger).expanduser() if args.ledger else Path.cwd() / DEFAULT_LEDGER
+        if ledger.is_dir():
+            raise OptionError(f"--ledger {ledger} is a folder, not a file")
+        value = body.lookup(args.over, ns)
+        return MapRequest(
+            actor_id=check_actor_id(args.actor),
+            jobs=jobs(args.over, value, cell, ns, batch=args.batch,
+                      content_type=args.content_type),
+            options=options, ledger=ledger, task=args.task, dataset=_dataset_query(args),
+            result_as=args.result_as or self.result_as, concurrency=args.concurrency,
+            budget_usd=args.budget_usd, retries=args.retries or 0, batch=args.batch,
+            poll_secs=min(self.poll_secs * 30, 60.0))
+
+    def _map_progress(self, args: Any, client: ApifyClient, request: MapRequest
+                      ) -> MapProgress:
+        from apify_magic.fanout.view import DisplayMapProgress, NoMapProgress, TextMapProgress
+
+        mode = args.progress or self.progress
+        if mode == "auto":
+            mode = ("widget" if in_kernel(self.shell)
+                    else "text" if in_terminal(self.shell) else "none")
+        if mode == "widget":
+            platform = client.target.is_platform
+            return DisplayMapProgress(
+                request.actor_id,
+                lambda run_id: f"https://console.apify.com/view/runs/{run_id}"
+                if platform else None)
+        return TextMapProgress(request.actor_id) if mode == "text" else NoMapProgress()
 
     @magic_arguments()
     @argument("run_id", help="The run's id, as errors and the run's page show it.")
@@ -268,18 +377,7 @@ class ApifyMagic(Magics):
     def _build_request(self, args: Any, cell: str | None) -> RunRequest:
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         variable = _check_variable(args.variable)
-        cell_options = RunOptions(
-            memory=args.memory,
-            timeout=args.timeout,
-            build=args.build,
-            max_items=args.max_items,
-            max_total_charge_usd=args.max_total_charge_usd,
-            restart_on_error=args.restart_on_error,
-            output_record_key=args.output_record_key,
-            webhooks=_webhooks(args.webhooks, ns) if args.webhooks is not None else None,
-        )
-        options = cell_options.merged_over(self.config_options().merged_over(env_options()))
-        options.validate()
+        options = self._run_options(args, ns)
         if args.input is not None:
             if cell is not None and cell.strip():
                 raise OptionError("give INPUT either as the cell body or with -i, not both")
@@ -299,6 +397,22 @@ class ApifyMagic(Magics):
             dataset=_dataset_query(args),
             task=args.task,
         )
+
+    def _run_options(self, args: Any, ns: dict[str, Any]) -> RunOptions:
+        """The line's run options over %config and the environment, validated."""
+        cell_options = RunOptions(
+            memory=args.memory,
+            timeout=args.timeout,
+            build=args.build,
+            max_items=args.max_items,
+            max_total_charge_usd=args.max_total_charge_usd,
+            restart_on_error=args.restart_on_error,
+            output_record_key=args.output_record_key,
+            webhooks=_webhooks(args.webhooks, ns) if args.webhooks is not None else None,
+        )
+        options = cell_options.merged_over(self.config_options().merged_over(env_options()))
+        options.validate()
+        return options
 
     def config_options(self) -> RunOptions:
         return RunOptions(

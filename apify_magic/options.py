@@ -178,3 +178,25 @@ def encode_webhooks(webhooks: list[dict[str, Any]]) -> str:
     """Base64 of the compact JSON array, as the endpoint's `webhooks` parameter wants."""
     raw = json.dumps(webhooks, separators=(",", ":")).encode()
     return base64.b64encode(raw).decode("ascii")
+
+
+# %apify_map's own options.
+CONCURRENCY_MAX = 256  # the largest plan's concurrent runs
+RETRIES_MAX = 10
+BATCH_MAX = 100_000
+
+
+def check_map_options(concurrency: int | None, budget_usd: float | None, retries: int | None,
+                      batch: int | None) -> None:
+    """OptionError for the first out-of-range %apify_map option; nothing was sent."""
+    if concurrency is not None and not 1 <= concurrency <= CONCURRENCY_MAX:
+        raise OptionError(f"--concurrency must be from 1 to {CONCURRENCY_MAX}, "
+                          f"got {concurrency}")
+    if budget_usd is not None and not (
+            math.isfinite(budget_usd) and CHARGE_MIN_USD <= budget_usd <= CHARGE_MAX_USD):
+        raise OptionError(f"--budget-usd must be from {CHARGE_MIN_USD:g} to "
+                          f"{CHARGE_MAX_USD:g} USD, got {budget_usd:g}")
+    if retries is not None and not 0 <= retries <= RETRIES_MAX:
+        raise OptionError(f"--retries must be from 0 to {RETRIES_MAX}, got {retries}")
+    if batch is not None and not 1 <= batch <= BATCH_MAX:
+        raise OptionError(f"--batch must be from 1 to {BATCH_MAX}, got {batch}")

@@ -779,7 +779,7 @@ class Runner:
                     procs.kill(members.get(spawn, []))
                 self._members = {r.spawn: members.get(r.spawn, []) for r in active}
                 hot = [r for r in active
-                       if self._check(r, self._members[r.spawn], time.monotonic())]
+                       if self._check(r, self._members.get(r.spawn, []), time.monotonic())]
                 next_scan = now + MONITOR_INTERVAL_SECS
             else:  # between scans, only the memory of runs near their limit
                 hot = [r for r in hot
