@@ -20,6 +20,7 @@ from apify_magic.datasets import DatasetQuery
 from apify_magic.errors import ApifyMagicError, AuthError, OptionError, RunInterruptedError
 from apify_magic.options import RunOptions
 from apify_magic.progress import Progress, wait_on_main_thread
+from apify_magic.run_record import RecordingProgress, RunRecord, remember
 from apify_magic.target import Target, resolve_target
 
 if TYPE_CHECKING:
@@ -111,9 +112,32 @@ class RunSession:
         client.retry_base_secs = connection.retry_base_secs
         return client
 
-    def run(self, request: RunRequest, progress: Progress, connection: Connection) -> Any:
-        """Run, reporting to `progress`, and return the result in the form asked for."""
-        client = self.client(connection)
+    def run(self, request: RunRequest, progress: Progress, connection: Connection,
+            record: RunRecord | None = None) -> Any:
+        """Run, reporting to `progress`, and return the result in the form asked for.
+
+        `record` (a new one unless given) notes what became of the run; it is the last
+        run once this ends, and a failure's error carries it as `error.run`."""
+        record = record or RunRecord(request.actor_id or f"run {request.attach}",
+                                     request.options, request.variable)
+        try:
+            client = self.client(connection)
+        except ApifyMagicError as err:
+            record.ended(err, 0.0)
+            err.run = record
+            remember(record)
+            raise
+        record.attach_client(client)
+        if request.attach:
+            record.run_id = request.attach
+        try:
+            return self._run(client, request, RecordingProgress(progress, record),
+                             connection, record)
+        finally:
+            remember(record)
+
+    def _run(self, client: ApifyClient, request: RunRequest, progress: Progress,
+             connection: Connection, record: RunRecord) -> Any:
         progress.started(request.actor_id or f"run {request.attach}", client.target.label,
                          request.options.timeout)
         started = time.monotonic()
@@ -123,10 +147,14 @@ class RunSession:
             else:
                 value = _synced(client, request, progress, started)
         except BaseException as err:
-            if client.target.is_local and isinstance(err, ApifyMagicError):
-                err.hint = local_words(err.hint)
+            if isinstance(err, ApifyMagicError):
+                if client.target.is_local:
+                    err.hint = local_words(err.hint)
+                err.run = record
+            record.ended(err, time.monotonic() - started)
             progress.failed(err, time.monotonic() - started)
             raise
+        record.ended(None, time.monotonic() - started)
         progress.finished(value, time.monotonic() - started)
         return value
 
