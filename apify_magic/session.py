@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from apify_magic import body
 from apify_magic.datasets import DatasetQuery
-from apify_magic.errors import ApifyMagicError, AuthError, OptionError, RunInterruptedError
+from apify_magic.errors import ApifyMagicError, AuthError, RunInterruptedError
 from apify_magic.options import RunOptions
 from apify_magic.progress import Progress, wait_on_main_thread
 from apify_magic.run_record import RecordingProgress, RunRecord, remember
@@ -30,33 +29,6 @@ if TYPE_CHECKING:
 # An interrupted run-sync looks this many times for the run it started, this far apart.
 INTERRUPT_LOOKUPS = 4
 INTERRUPT_LOOKUP_SECS = 0.5
-
-# Environment defaults, below %config and above the built-in ones.
-ENV_PREFIX = "APIFY_MAGIC_"
-_ENV_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "memory": int,
-    "timeout": float,
-    "build": str,
-    "max_items": int,
-    "max_total_charge_usd": float,
-    "restart_on_error": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
-    "output_record_key": str,
-}
-
-
-def env_options(environ: Mapping[str, str] | None = None) -> RunOptions:
-    environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, parse in _ENV_OPTIONS.items():
-        raw = environ.get(ENV_PREFIX + name.upper(), "").strip()
-        if raw:
-            try:
-                values[name] = parse(raw)
-            except ValueError:
-                raise OptionError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value"
-                                  ) from None
-    return RunOptions(**values)
-
 
 @dataclasses.dataclass
 class RunRequest:
