@@ -126,10 +126,20 @@ class RunRecord:
                 "error": None if self.error is None else type(self.error).__name__}
 
     def __repr__(self) -> str:
-        facts = self.as_dict()
-        lines = [f"run {facts['run_id'] or '(no id)'}: {facts['status']}"]
-        lines += [f"  {key}: {value}" for key, value in facts.items()
-                  if key not in ("run_id", "status") and value not in (None, {}, "")]
+        # Durations, not clock times: a saved notebook's output then stays comparable.
+        lines = [f"run {self.run_id or '(no id)'}: {self.status}",
+                 f"  actor: {self.actor_id}", f"  target: {self.target}",
+                 f"  options: {_flags(self.options)}"]
+        secs, cost = self.timings["run_secs"], self.cost_usd
+        lines.append("  " + ", ".join(
+            ([f"took {float(secs):.1f} s"] if secs is not None else [])
+            + ([f"cost ${cost:.4f}"] if cost is not None else [])
+            + ["clock times: .timings"]))
+        if self.storages:
+            lines.append("  storages: " + ", ".join(f"{k} {v}" for k, v in
+                                                   self.storages.items()))
+        if self.error is not None:
+            lines.append(f"  error: {type(self.error).__name__}")
         if self.status_message:
             lines.append(f"  status message: {self.status_message}")
         lines.append(f"  log: %apify_last --log{'' if self.run_id else ' (no run)'}")
