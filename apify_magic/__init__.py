@@ -11,9 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "last_run", "load_ipython_extension", "unload_ipython_extension"]
 
 _magics: Any = None
+
+
+def last_run() -> Any:
+    """The run that ended last in this kernel, successful or not (a `RunRecord`: run_id,
+    status, actor_id, options, timings, cost_usd, storages, log()), or None."""
+    from apify_magic.run_record import last_run as _last
+
+    return _last()
 
 
 def load_ipython_extension(ipython: Any) -> None:

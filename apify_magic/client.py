@@ -65,6 +65,20 @@ class RunResult:
                 f"{self.content_type!r})")
 
 
+@dataclasses.dataclass(frozen=True)
+class RunPost:
+    """The request that starts a run, as it is sent (the token is in `headers`)."""
+
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str] = dataclasses.field(repr=False)
+    content: bytes = dataclasses.field(repr=False)
+
+    def shown_headers(self) -> dict[str, str]:
+        """The headers without Authorization: what may be printed."""
+        return {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+
+
 def _data(response: httpx.Response) -> dict[str, Any]:
     envelope = response.json()
     data = envelope.get("data") if isinstance(envelope, dict) else None
@@ -168,18 +182,12 @@ class ApifyClient:
         With `dataset` (the items parameters), run-sync-get-dataset-items returns the
         default dataset's items instead. With `task`, `actor_id` names an Actor task.
         """
-        check_actor_id(actor_id)
-        params = options.query_params()
-        if dataset is not None:
-            params.pop("outputRecordKey", None)
-            params.update(dataset)
-        endpoint = "run-sync" if dataset is None else "run-sync-get-dataset-items"
+        request = self.run_request(actor_id, options, payload, dataset, task=task)
         timeout = httpx.Timeout(10.0, read=read_timeout(options), write=60.0)
-        headers = {**self.headers(), "Content-Type": payload.content_type}
         started = time.monotonic()
         response = self._post_once_or_retry(
-            actor_id, self.url(_collection(task), actor_id, endpoint), params=params,
-            content=payload.content, headers=headers, timeout=timeout)
+            actor_id, request.url, params=request.params, content=request.content,
+            headers=request.headers, timeout=timeout)
         if response.status_code >= 400:
             raise self.api_error(response, actor_id)
         return RunResult(
@@ -191,18 +199,32 @@ class ApifyClient:
             headers=dict(response.headers),
         )
 
+    def run_request(self, actor_id: str, options: RunOptions, payload: Payload,
+                    dataset: Mapping[str, str] | None = None, *, task: bool = False,
+                    start: bool = False) -> RunPost:
+        """The POST that starts a run: run-sync (with `dataset`, run-sync-get-dataset-items),
+        or with `start` POST .../runs, which returns the run at once."""
+        check_actor_id(actor_id)
+        params = options.query_params()
+        if start or dataset is not None:
+            params.pop("outputRecordKey", None)  # not a parameter of these endpoints
+        if dataset is not None and not start:
+            params.update(dataset)
+        endpoint = ("runs" if start else "run-sync" if dataset is None
+                    else "run-sync-get-dataset-items")
+        return RunPost(self.url(_collection(task), actor_id, endpoint), params,
+                       {**self.headers(), "Content-Type": payload.content_type},
+                       payload.content)
+
     # -- asynchronous runs ---------------------------------------------------------------
 
     def start_run(self, actor_id: str, options: RunOptions, payload: Payload, *,
                   task: bool = False) -> dict[str, Any]:
         """POST .../runs: start a run (of an Actor task with `task`), return it at once."""
-        check_actor_id(actor_id)
-        params = options.query_params()
-        params.pop("outputRecordKey", None)  # not a parameter of this endpoint
-        headers = {**self.headers(), "Content-Type": payload.content_type}
+        request = self.run_request(actor_id, options, payload, task=task, start=True)
         response = self._post_once_or_retry(
-            actor_id, self.url(_collection(task), actor_id, "runs"), params=params,
-            content=payload.content, headers=headers, timeout=httpx.Timeout(30.0))
+            actor_id, request.url, params=request.params, content=request.content,
+            headers=request.headers, timeout=httpx.Timeout(30.0))
         if response.status_code >= 400:
             raise self.api_error(response, actor_id)
         return _data(response)

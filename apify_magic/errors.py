@@ -32,6 +32,10 @@ so nbval and papermill fail on it. No error ever holds the token.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from apify_magic.run_record import RunRecord
 
 _RUN_ID = re.compile(r"run ID: ([A-Za-z0-9]+)")
 _STATUS = re.compile(r"status: ([A-Z][A-Z-]+)")
@@ -41,6 +45,9 @@ class ApifyMagicError(Exception):
     """Root of every apify-magic error."""
 
     hint: str = ""
+    # The run this error ended, when it came from one (apify_magic.run_record.RunRecord):
+    # its id, status, options, timings, cost, storages and log, as `%apify_last` shows.
+    run: RunRecord | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+from traitlets import Unicode
 
-from apify_magic import body
+from apify_magic import body, completion, defaults
 from apify_magic.datasets import DatasetQuery, split_names
 from apify_magic.errors import AuthError, NotFoundError, OptionError
 from apify_magic.options import RESULT_FORMS, RunOptions, check_map_options
 from apify_magic.progress import (
-    PANEL_VIEWS,
     PROGRESS_MODES,
     NoProgress,
     Progress,
@@ -37,7 +36,6 @@ from apify_magic.session import (
     Connection,
     RunRequest,
     RunSession,
-    env_options,
     fetch_input_schema,
     prompt_token,
     unknown_run_hint,
@@ -58,7 +56,7 @@ def _result_arguments(func: Any) -> Any:
         argument("--output-record-key", metavar="KEY",
                  help="Record to return instead of OUTPUT: 1-256 of a-zA-Z0-9!-_.'() "
                       "-> outputRecordKey."),
-        argument("--dataset", action="store_true",
+        argument("--dataset", action="store_true", default=None,
                  help="Return the run's default dataset items (a DataFrame) instead of a "
                       "record -> run-sync-get-dataset-items, or the dataset's items."),
         argument("--fields", metavar="F1,F2", help="With --dataset: only these fields -> fields."),
@@ -67,9 +65,10 @@ def _result_arguments(func: Any) -> Any:
                  "> 0 -> limit."),
         argument("--offset", type=int, metavar="N", help="With --dataset: skip N items, "
                  ">= 0 -> offset."),
-        argument("--clean", action="store_true", help="With --dataset: skip empty items and "
-                 "hidden (#) fields -> clean."),
-        argument("--desc", action="store_true", help="With --dataset: newest first -> desc."),
+        argument("--clean", action="store_true", default=None,
+                 help="With --dataset: skip empty items and hidden (#) fields -> clean."),
+        argument("--desc", action="store_true", default=None,
+                 help="With --dataset: newest first -> desc."),
         argument("--unwind", metavar="F1,F2", help="With --dataset: expand these array or "
                  "object fields into items -> unwind."),
         argument("--flatten", metavar="F1,F2", help="With --dataset: flatten these nested "
@@ -106,7 +105,7 @@ def _run_arguments(func: Any) -> Any:
         argument("--webhooks", metavar="JSON|VAR",
                  help="Ad-hoc webhooks: a JSON array inline or a variable holding one; each "
                       "needs eventTypes and an http(s) requestUrl -> webhooks (Base64 JSON)."),
-        argument("--task", action="store_true",
+        argument("--task", action="store_true", default=None,
                  help="The positional names an Actor task instead of an Actor: its saved "
                       "input and options apply, the cell body's fields and these options "
                       "win over them -> /v2/actor-tasks/TASK/run-sync."),
@@ -134,48 +133,17 @@ def _dataset_query(args: Any) -> DatasetQuery | None:
 
 
 @magics_class
-class ApifyMagic(Magics):
-    """Run Apify Actors from cells. Defaults: `%config ApifyMagic.memory = 1024`."""
+class ApifyMagic(Magics, defaults.ConfigDefaults):
+    """Run Apify Actors from cells. Defaults: `%config ApifyMagic.memory = 1024` (every
+    option under its own name, `as_` for --as; see defaults.py), `%apify_config`."""
 
-    memory = Int(None, allow_none=True, help="Default --memory in MB.").tag(config=True)
-    timeout = Float(None, allow_none=True, help="Default --timeout in seconds.").tag(config=True)
-    build = Unicode(None, allow_none=True, help="Default --build.").tag(config=True)
-    max_items = Int(None, allow_none=True, help="Default --max-items.").tag(config=True)
-    max_total_charge_usd = Float(
-        None, allow_none=True, help="Default --max-total-charge-usd.").tag(config=True)
-    restart_on_error = Bool(
-        None, allow_none=True, help="Default --restart-on-error.").tag(config=True)
-    output_record_key = Unicode(
-        None, allow_none=True, help="Default --output-record-key.").tag(config=True)
-    result_as = CaselessStrEnum(
-        RESULT_FORMS, default_value="auto", help="Default --as.").tag(config=True)
     base_url = Unicode(
         None, allow_none=True,
         help="API base URL (without /v2); overrides APIFY_API_BASE_URL.").tag(config=True)
-    watch = Bool(False, help="Default --watch: follow runs instead of run-sync.").tag(config=True)
-    poll_secs = Float(
-        1.0, help="How long each poll of a watched run waits (waitForFinish).").tag(config=True)
-    progress = CaselessStrEnum(
-        PROGRESS_MODES, default_value="auto", help="Default --progress.").tag(config=True)
-    panel_view = CaselessStrEnum(
-        PANEL_VIEWS, default_value="compact",
-        help="How a run's panel first shows: compact (one line; a disclosure opens the "
-             "options, log and result) or expanded. %apify_panel always opens "
-             "expanded.").tag(config=True)
-    target = CaselessStrEnum(
-        ("auto", "local", "platform"), default_value="auto",
-        help="auto: the platform when a token or base URL is set, else the local runtime; "
-             "local: always the embedded local runtime; platform: never the local "
-             "runtime.").tag(config=True)
-    max_retries = Int(
-        4, help="Retries of a run-sync POST that cannot have started a run (connect "
-                "errors, 429).").tag(config=True)
-    retry_base_secs = Float(
-        0.5, help="First retry delay; doubled each try, times uniform(1, 2).").tag(config=True)
-
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.session = RunSession()
+        self._matcher = completion.install(shell, self.completion_sources())
 
     # -- magics ------------------------------------------------------------------------
 
@@ -195,6 +163,15 @@ class ApifyMagic(Magics):
     @argument("--no-watch", dest="watch", action="store_false",
               help="Use run-sync (overrides a %%config default).")
     @_run_arguments
+    @argument("--background", action="store_true", default=None,
+              help="Return a job handle at once (status, run_id, result(), abort(), "
+                   "log()); the run is watched, VARIABLE is bound when it ends.")
+    @argument("--detach", action="store_true", default=None,
+              help="With --background: the run outlives the kernel (else shutting the "
+                   "kernel down aborts it).")
+    @argument("--dry-run", action="store_true", default=None,
+              help="Check everything, print the request that would be sent and a cost "
+                   "estimate from the Actor's pricing; run nothing.")
     @_result_arguments
     @line_cell_magic
     def apify_run(self, line: str, cell: str | None = None) -> Any:
@@ -203,12 +180,17 @@ class ApifyMagic(Magics):
         The cell body is POSTed to `/v2/actors/ACTOR/run-sync`. `{{ name }}` in the body
         inserts the notebook variable `name` as JSON; `\\{{` sends a literal `{{`.
         The token comes from APIFY_TOKEN, `apify login` or `%apify_login`, never from
-        this line. Defaults: `%config ApifyMagic.<option> = value`, and for the run
-        options (memory, timeout, build, max_items, max_total_charge_usd,
-        restart_on_error, output_record_key) APIFY_MAGIC_<OPTION> in the environment.
+        this line. Every option's default: `%config ApifyMagic.<option> = value`, then
+        APIFY_MAGIC_<OPTION>, then [tool.apify_magic] in pyproject.toml (`%apify_config`).
         """
-        args = _parse_line(self.apify_run, line)
+        args = self._with_defaults(_parse_line(self.apify_run, line))
         request = self._build_request(args, cell)
+        if args.dry_run:
+            from apify_magic.dry_run import dry_run
+
+            return dry_run(self.client(), request)
+        if args.background:
+            return self.start_job(request, detach=bool(args.detach))
         return self.run_request(request)
 
     @no_var_expand
@@ -248,7 +230,7 @@ class ApifyMagic(Magics):
         running ones and start only what is missing or failed. The per-run table:
         `df.attrs["apify_map"].runs`.
         """
-        args = _parse_line(self.apify_map, line)
+        args = self._with_defaults(_parse_line(self.apify_map, line))
         variable = _check_variable(args.variable)
         request = self._build_map(args, cell)
         from apify_magic.fanout import run_map
@@ -285,15 +267,15 @@ class ApifyMagic(Magics):
             jobs=jobs(args.over, value, cell, ns, batch=args.batch,
                       content_type=args.content_type),
             options=options, ledger=ledger, task=args.task, dataset=_dataset_query(args),
-            result_as=args.result_as or self.result_as, concurrency=args.concurrency,
+            result_as=args.result_as or "auto", concurrency=args.concurrency,
             budget_usd=args.budget_usd, retries=args.retries or 0, batch=args.batch,
-            poll_secs=min(self.poll_secs * 30, 60.0))
+            poll_secs=min(self.defaults()["poll_secs"] * 30, 60.0))
 
     def _map_progress(self, args: Any, client: ApifyClient, request: MapRequest
                       ) -> MapProgress:
         from apify_magic.fanout.view import DisplayMapProgress, NoMapProgress, TextMapProgress
 
-        mode = args.progress or self.progress
+        mode = args.progress or self.defaults()["progress"]
         if mode == "auto":
             mode = ("widget" if in_kernel(self.shell)
                     else "text" if in_terminal(self.shell) else "none")
@@ -318,14 +300,14 @@ class ApifyMagic(Magics):
         restart (the embedded runtime keeps finished runs across restarts). Takes the same
         result options as %apify_run.
         """
-        args = _parse_line(self.apify_attach, line)
+        args = self._with_defaults(_parse_line(self.apify_attach, line))
         variable = _check_variable(args.variable)
         if not re.match(r"^[A-Za-z0-9]+$", args.run_id):
             raise OptionError(f"{args.run_id!r} is not a run id")
         options = RunOptions(output_record_key=args.output_record_key).validate()
         request = RunRequest(
             actor_id="", options=options, payload=body.Payload(b"", ""), variable=variable,
-            result_as=args.result_as or self.result_as, progress=args.progress or self.progress,
+            result_as=args.result_as, progress=args.progress,
             dataset=_dataset_query(args), attach=args.run_id)
         return self.run_request(request)
 
@@ -391,16 +373,16 @@ class ApifyMagic(Magics):
             options=options,
             payload=payload,
             variable=variable,
-            result_as=args.result_as or self.result_as,
-            progress=args.progress or self.progress,
-            watch=args.watch if args.watch is not None else self.watch,
+            result_as=args.result_as,
+            progress=args.progress,
+            watch=bool(args.watch or args.background),
             dataset=_dataset_query(args),
-            task=args.task,
+            task=bool(args.task),
         )
 
     def _run_options(self, args: Any, ns: dict[str, Any]) -> RunOptions:
-        """The line's run options over %config and the environment, validated."""
-        cell_options = RunOptions(
+        """The line's run options (the defaults already filled in), validated."""
+        return RunOptions(
             memory=args.memory,
             timeout=args.timeout,
             build=args.build,
@@ -408,32 +390,46 @@ class ApifyMagic(Magics):
             max_total_charge_usd=args.max_total_charge_usd,
             restart_on_error=args.restart_on_error,
             output_record_key=args.output_record_key,
-            webhooks=_webhooks(args.webhooks, ns) if args.webhooks is not None else None,
-        )
-        options = cell_options.merged_over(self.config_options().merged_over(env_options()))
-        options.validate()
-        return options
+            webhooks=(_webhooks(args.webhooks, ns) if args.webhooks is not None
+                      else self.defaults()["webhooks"]),
+        ).validate()
+
+    def defaults(self) -> dict[str, Any]:
+        """Each option's effective default (see defaults.py), checked."""
+        return {name: d.value for name, d in
+                defaults.effective(self.configured()).items()}
+
+    def _with_defaults(self, args: Any) -> Any:
+        """The parsed line with every option it does not give taken from the defaults
+        (dataset options only with --dataset, as the line's own would need it)."""
+        found = self.defaults()
+        dataset_on = args.dataset if getattr(args, "dataset", None) is not None \
+            else found["dataset"]
+        for name, option in defaults.SETTINGS.items():
+            dest = "result_as" if name == "as" else name
+            if (not option.option or name == "webhooks" or not hasattr(args, dest)
+                    or getattr(args, dest) is not None):
+                continue
+            if name in defaults.DATASET_OPTIONS and not dataset_on:
+                continue
+            setattr(args, dest, found[name])
+        return args
 
     def config_options(self) -> RunOptions:
-        return RunOptions(
-            memory=self.memory,
-            timeout=self.timeout,
-            build=self.build,
-            max_items=self.max_items,
-            max_total_charge_usd=self.max_total_charge_usd,
-            restart_on_error=self.restart_on_error,
-            output_record_key=self.output_record_key,
-        )
+        found = self.defaults()
+        return RunOptions(**{f: found[f] for f in RunOptions.__dataclass_fields__})
 
     def connection(self) -> Connection:
-        return Connection(target=self.target, base_url=self.base_url,
-                          max_retries=self.max_retries, retry_base_secs=self.retry_base_secs,
-                          poll_secs=self.poll_secs)
+        found = self.defaults()
+        return Connection(target=found["target"], base_url=self.base_url,
+                          max_retries=found["max_retries"],
+                          retry_base_secs=found["retry_base_secs"],
+                          poll_secs=found["poll_secs"])
 
     def client(self) -> ApifyClient:
         return self.session.client(self.connection())
 
-    def make_progress(self, request: RunRequest) -> Progress:
+    def make_progress(self, request: RunRequest, in_place: bool = False) -> Progress:
         mode = request.progress
         if mode == "auto":
             mode = ("widget" if in_kernel(self.shell)
@@ -443,8 +439,8 @@ class ApifyMagic(Magics):
                 from apify_magic.panel import RunPanel
             except ImportError:  # ipywidgets broken or missing: text still works
                 return TextProgress()
-            return RunPanel(request, rerun=self.run_request,
-                            expanded=self.panel_view == "expanded")
+            return RunPanel(request, rerun=self.run_request, in_place=in_place,
+                            expanded=self.defaults()["panel_view"] == "expanded")
         return TextProgress() if mode == "text" else NoProgress()
 
     def run_request(self, request: RunRequest, progress: Progress | None = None) -> Any:
@@ -473,16 +469,108 @@ class ApifyMagic(Magics):
         variable = _check_variable(words[1] if len(words) == 2 else None)
         client = self.client()
         schema = fetch_input_schema(client, actor_id)
-        options = self.config_options().merged_over(env_options()).validate()
+        options = self.config_options().validate()
         request = RunRequest(actor_id=actor_id, options=options,
                              payload=body.Payload(b"{}", body.JSON_TYPE), variable=variable,
-                             result_as=self.result_as, progress="widget")
+                             result_as=self.defaults()["as"], progress="widget")
         panel = RunPanel(request, rerun=self.run_request, form=SchemaForm(schema),
                          target_label=client.target.label, expanded=True)
         panel.show()
         return panel
 
+    def start_job(self, request: RunRequest, *, detach: bool) -> Any:
+        """--background: show the panel here, in this cell, and start the run as a job."""
+        from apify_magic.jobs import JOBS, kernel_schedule
+
+        progress = self.make_progress(request, in_place=True)
+        show = getattr(progress, "show", None)
+        if callable(show):
+            show()
+        bind = None
+        if request.variable is not None:
+            assert self.shell is not None
+            variable, ns = request.variable, self.shell.user_ns
+            bind = lambda value: ns.__setitem__(variable, value)  # noqa: E731
+        return JOBS.start(self.session, request, progress, self.connection(), bind=bind,
+                          schedule=kernel_schedule(self.shell), detach=detach)
+
+    def completion_sources(self) -> completion.Sources:
+        def actors() -> list[str]:
+            from apify_magic.run_record import history
+
+            seen = [r.actor_id for r in history() if not r.actor_id.startswith("run ")]
+            connection = self.connection()
+            listed = (completion.local_actors() if completion.is_local(connection)
+                      else completion.remote_actors(self.session, connection))
+            return [*listed, *seen]
+
+        def builds(actor_id: str) -> list[str]:
+            connection = self.connection()
+            if completion.is_local(connection):
+                return completion.local_builds(actor_id)
+            return completion.remote_builds(self.session, connection, actor_id)
+
+        def runs() -> list[str]:
+            from apify_magic.run_record import history
+
+            return [r.run_id for r in history() if r.run_id]
+
+        def options(magic: str) -> list[str]:
+            parser = getattr(getattr(self, magic, None), "parser", None)
+            return [o for a in getattr(parser, "_actions", []) for o in a.option_strings
+                    if o.startswith("--")]
+
+        return completion.Sources(options=options, actors=actors, builds=builds, runs=runs,
+                                  settings=lambda: list(defaults.SETTINGS))
+
+    # -- the last run, background runs, defaults -----------------------------------------
+
+    @magic_arguments()
+    @argument("--log", action="store_true", help="Print the run's whole log.")
+    @line_magic
+    def apify_last(self, line: str) -> Any:
+        """The run that ended last in this kernel, successful or not: id, status, Actor,
+        options, timings, cost, storages (`apify_magic.last_run()` in Python)."""
+        from apify_magic.run_record import last_run
+
+        args = _parse_line(self.apify_last, line)
+        record = last_run()
+        if record is None:
+            raise OptionError("no run has ended in this kernel yet")
+        if args.log:
+            print(record.log(), end="")
+            return None
+        return record
+
+    @line_magic
+    def apify_jobs(self, line: str) -> None:
+        """This kernel's background runs (`--background`) and their status."""
+        from apify_magic.jobs import JOBS
+
+        print(JOBS.table())
+
+    @line_magic
+    def apify_config(self, line: str) -> None:
+        """`%apify_config`: every option's default and where it comes from;
+        `%apify_config NAME = VALUE` sets one (checked now; `as` too); `NAME =` unsets."""
+        text = line.strip()
+        if not text:
+            print(defaults.table(defaults.effective(self.configured())))
+            return
+        name, _, value = text.partition("=")
+        option = defaults.setting(name.strip(), "%apify_config")
+        if not _:
+            print(defaults.table({option.name: defaults.effective(self.configured())[
+                option.name]}))
+            return
+        value = value.strip()
+        if option.kind != "json" and len(value) >= 2 and value[0] == value[-1] in "'\"":
+            value = value[1:-1]
+        checked = option.accept(value or None, f"%apify_config {option.name} = {value}")
+        setattr(self, option.config_name, checked)
+
     def close(self) -> None:
+        completion.uninstall(self.shell, self._matcher)
         self.session.close()
 
 

@@ -66,8 +66,12 @@ class RunPanel:
     wants_log = True  # a watched run streams its log into the panel
 
     def __init__(self, request: RunRequest, rerun: Rerun, *, form: SchemaForm | None = None,
-                 target_label: str = "", expanded: bool = False) -> None:
+                 target_label: str = "", expanded: bool = False,
+                 in_place: bool = False) -> None:
         self.request = request
+        # A background run's panel: shown once in its cell, then only changed in place
+        # (a new display would land in whichever cell runs when the run ends).
+        self.in_place = in_place
         # The very object the magic validated and sent: the widgets edit it in place.
         self.options = request.options
         self.rerun = rerun
@@ -203,7 +207,7 @@ class RunPanel:
         text = outcome_text(words) + (f"\nre-run from the panel as:\n{rerun}" if rerun else "")
         static = {"text/plain": text, "text/html": outcome_html(words, rerun)}
         parent = _parent_id()
-        if parent is None:
+        if parent is None or self.in_place:
             # A Run-button run (no cell is running): the outcome display changes in place.
             if self._display_id is not None:
                 update_display(self._bundle(self.widget, static),  # type: ignore[no-untyped-call]

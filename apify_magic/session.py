@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from apify_magic import body
 from apify_magic.datasets import DatasetQuery
-from apify_magic.errors import ApifyMagicError, AuthError, OptionError, RunInterruptedError
+from apify_magic.errors import ApifyMagicError, AuthError, RunInterruptedError
 from apify_magic.options import RunOptions
 from apify_magic.progress import Progress, wait_on_main_thread
+from apify_magic.run_record import RecordingProgress, RunRecord, remember
 from apify_magic.target import Target, resolve_target
 
 if TYPE_CHECKING:
@@ -29,33 +29,6 @@ if TYPE_CHECKING:
 # An interrupted run-sync looks this many times for the run it started, this far apart.
 INTERRUPT_LOOKUPS = 4
 INTERRUPT_LOOKUP_SECS = 0.5
-
-# Environment defaults, below %config and above the built-in ones.
-ENV_PREFIX = "APIFY_MAGIC_"
-_ENV_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "memory": int,
-    "timeout": float,
-    "build": str,
-    "max_items": int,
-    "max_total_charge_usd": float,
-    "restart_on_error": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
-    "output_record_key": str,
-}
-
-
-def env_options(environ: Mapping[str, str] | None = None) -> RunOptions:
-    environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, parse in _ENV_OPTIONS.items():
-        raw = environ.get(ENV_PREFIX + name.upper(), "").strip()
-        if raw:
-            try:
-                values[name] = parse(raw)
-            except ValueError:
-                raise OptionError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value"
-                                  ) from None
-    return RunOptions(**values)
-
 
 @dataclasses.dataclass
 class RunRequest:
@@ -111,9 +84,32 @@ class RunSession:
         client.retry_base_secs = connection.retry_base_secs
         return client
 
-    def run(self, request: RunRequest, progress: Progress, connection: Connection) -> Any:
-        """Run, reporting to `progress`, and return the result in the form asked for."""
-        client = self.client(connection)
+    def run(self, request: RunRequest, progress: Progress, connection: Connection,
+            record: RunRecord | None = None) -> Any:
+        """Run, reporting to `progress`, and return the result in the form asked for.
+
+        `record` (a new one unless given) notes what became of the run; it is the last
+        run once this ends, and a failure's error carries it as `error.run`."""
+        record = record or RunRecord(request.actor_id or f"run {request.attach}",
+                                     request.options, request.variable)
+        try:
+            client = self.client(connection)
+        except ApifyMagicError as err:
+            record.ended(err, 0.0)
+            err.run = record
+            remember(record)
+            raise
+        record.attach_client(client)
+        if request.attach:
+            record.run_id = request.attach
+        try:
+            return self._run(client, request, RecordingProgress(progress, record),
+                             connection, record)
+        finally:
+            remember(record)
+
+    def _run(self, client: ApifyClient, request: RunRequest, progress: Progress,
+             connection: Connection, record: RunRecord) -> Any:
         progress.started(request.actor_id or f"run {request.attach}", client.target.label,
                          request.options.timeout)
         started = time.monotonic()
@@ -123,10 +119,14 @@ class RunSession:
             else:
                 value = _synced(client, request, progress, started)
         except BaseException as err:
-            if client.target.is_local and isinstance(err, ApifyMagicError):
-                err.hint = local_words(err.hint)
+            if isinstance(err, ApifyMagicError):
+                if client.target.is_local:
+                    err.hint = local_words(err.hint)
+                err.run = record
+            record.ended(err, time.monotonic() - started)
             progress.failed(err, time.monotonic() - started)
             raise
+        record.ended(None, time.monotonic() - started)
         progress.finished(value, time.monotonic() - started)
         return value
 

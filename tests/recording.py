@@ -118,6 +118,9 @@ def loaded_shell(**config: object) -> Iterator[Any]:
         yield ip
     finally:
         ip.run_line_magic("unload_ext", "apify_magic")
+        # %config merges into the shell's own config too, from which the next load
+        # would take it: each test starts from no defaults.
+        ip.config.pop("ApifyMagic", None)
         for name in list(ip.user_ns):
             if not name.startswith("_") and name not in ip.user_ns_hidden:
                 del ip.user_ns[name]

@@ -95,6 +95,8 @@ class Api:
                 "buildId": actor.build_id, "buildNumber": actor.build_number,
                 "finishedAt": created}},
             "folder": str(actor.folder),
+            **({"pricingInfos": [pricing]} if (pricing := actor.pricing_at(created))
+               else {}),
         }
 
     def list_actors(self, req: Request) -> Response:

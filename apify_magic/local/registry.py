@@ -115,6 +115,19 @@ class ActorDef:
         return {str(name): float(event.get("eventPriceUsd") or 0)
                 for name, event in events.items() if isinstance(event, dict)}
 
+    def pricing_at(self, stamp: str | None) -> dict[str, Any] | None:
+        """The prices as the platform gives them (a run's `pricingInfo`, an entry of the
+        Actor's `pricingInfos`), in effect since `stamp`; None when it declares none."""
+        if self.pricing_info is None:
+            return None
+        info = json.loads(json.dumps(self.pricing_info))  # a copy to fill in
+        events = (info.get("pricingPerEvent") or {}).get("actorChargeEvents") or {}
+        for name, event in events.items():
+            if isinstance(event, dict):  # the platform always gives both; clients need them
+                event.setdefault("eventTitle", name)
+                event.setdefault("eventDescription", event["eventTitle"])
+        return {"apifyMarginPercentage": 0, "createdAt": stamp, "startedAt": stamp, **info}
+
     def is_node(self) -> bool:
         return (self.folder / "package.json").is_file() and not _python_entry(self.folder)
 

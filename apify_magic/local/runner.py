@@ -280,16 +280,9 @@ class Run:
 
     def pricing_info(self) -> dict[str, Any] | None:
         """The Actor's prices as a run carries them (`pricingInfo`), if it declares any."""
-        if self.actor is None or self.actor.pricing_info is None:
+        if self.actor is None:
             return None
-        stamp = iso(self.started_at)
-        info = json.loads(json.dumps(self.actor.pricing_info))  # a copy to fill in
-        events = (info.get("pricingPerEvent") or {}).get("actorChargeEvents") or {}
-        for name, event in events.items():
-            if isinstance(event, dict):  # the platform always gives both; clients need them
-                event.setdefault("eventTitle", name)
-                event.setdefault("eventDescription", event["eventTitle"])
-        return {"apifyMarginPercentage": 0, "createdAt": stamp, "startedAt": stamp, **info}
+        return self.actor.pricing_at(iso(self.started_at))
 
     def charged_usd(self) -> float:
         """What the charged events cost, never beyond maxTotalChargeUsd (the platform's cap:

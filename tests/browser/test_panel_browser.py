@@ -102,6 +102,10 @@ def jupyter_server(root: Path, state: Path, theme: str) -> Iterator[str]:
     """A Jupyter server on loopback serving `root` with JupyterLab and Notebook 7, in the
     given theme; yields its URL."""
     env = dict(os.environ)
+    # The kernels import apify_magic from this checkout, whatever an editable install
+    # points at (as notebooks/execute.py does).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parents[1]),
+                                                      env.get("PYTHONPATH")]))
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
         env[name] = str(state / name.lower())
         Path(env[name]).mkdir(parents=True, exist_ok=True)
@@ -377,3 +381,58 @@ def _check_saved(path: Path, tmp: Path) -> None:
     assert outcome, cells[1]["outputs"]
     plain = "".join(outcome[-1]["data"]["text/plain"])
     assert plain.startswith("SUCCEEDED | slow -> result | took "), plain
+
+
+BACKGROUND_CELLS = [
+    "%load_ext apify_magic",
+    'p = {"seconds": 6, "steps": 6}\njob = %apify_run slow out --background -i p\njob',
+    "import asyncio\n\nfor _ in range(300):\n    if 'out' in globals():\n        break\n"
+    "    await asyncio.sleep(0.1)\nprint('bound:', out['steps'], job.status)",
+]
+
+
+def test_background_run_panel_updates_while_another_cell_runs(tmp_path: Path) -> None:
+    """A --background run's panel, in its own cell, keeps moving while the next cell runs
+    (it awaits), ends SUCCEEDED there, and the variable is bound during that cell."""
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="needs playwright (.ci/install-browser installs it)")
+    pytest.importorskip("jupyterlab")
+    import nbformat
+    from playwright.sync_api import expect
+
+    root = tmp_path / "root"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c)
+                                               for c in BACKGROUND_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, root / "background.ipynb")
+    shots = SHOTS / "lab-background"
+    shutil.rmtree(shots, ignore_errors=True)
+    with jupyter_server(root, tmp_path / "state", "light") as url, \
+            sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url + "/lab/tree/background.ipynb")
+            expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
+            nb = Notebook(page, url, shots)
+            nb.first_run()
+            nb.run(1)  # returns at once, with the handle
+            expect(nb.cell(1)).to_contain_text("<Job 1: slow -> out")
+            nb.start(2, last=True)
+            # Cell 2 is running ([*]) while the panel of cell 1 moves on.
+            expect(nb.cell(2).locator(".jp-InputPrompt")).to_have_text("[*]:")
+            message = nb.panel(1).locator(".apify-message")
+            expect(message).to_contain_text("Working: step", timeout=20_000)
+            first = message.inner_text()
+            expect(message).not_to_have_text(first, timeout=20_000)  # and again
+            assert nb.cell(2).locator(".jp-InputPrompt").inner_text() == "[*]:"
+            nb.shot("moving-while-another-cell-runs")
+            nb.wait_done(2)
+            _check_chip(nb, 1, "SUCCEEDED")
+            expect(nb.cell(2)).to_contain_text("bound: 6")
+            nb.shot("bound")
+        finally:
+            browser.close()
