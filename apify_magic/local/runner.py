@@ -8,8 +8,8 @@ small); one monitor thread for all runs scans /proc every `MONITOR_INTERVAL_SECS
 memory of each run's processes (proportional set size, all of them) and enforces
 timeouts; a run above half its memory limit is looked at every `HOT_INTERVAL_SECS`, so
 one that grows fast is stopped near its limit. When a run ends, its session is killed at
-once, and the next scan (within `SWEEP_DELAY_SECS`) kills any process of the run that
-left it, for `SWEEP_FOR_SECS`. If the runtime's process dies without stopping, its reaper
+once, and the scans of the next `SWEEP_FOR_SECS` kill any process of the run that left
+it. If the runtime's process dies without stopping, its reaper
 (`reaper.py`) kills its runs' processes; what even that missed is killed at the next
 runtime's start (`procs.kill_orphans`).
 
@@ -59,7 +59,6 @@ COMPUTE_UNIT_USD = 0.3
 MONITOR_INTERVAL_SECS = 0.2
 HOT_INTERVAL_SECS = 0.01
 HOT_FRACTION = 0.5
-SWEEP_DELAY_SECS = 0.02  # after a run ends: scans closer than this are one scan
 SWEEP_FOR_SECS = 2.0  # a process of an ended run forked late is still found this long
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -637,7 +636,6 @@ class Runner:
                     self._sessions.pop(proc.pid, None)
             with self._lock:
                 self._ended[run.spawn] = time.monotonic() + SWEEP_FOR_SECS
-            self._wake.set()
             if run.log_pipe is not None:  # the log is whole before the run ends or restarts
                 run.log_pipe.close()
                 run.log_pipe = None
@@ -762,8 +760,7 @@ class Runner:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            if now >= next_scan or self._wake.is_set():
-                self._wake.clear()
+            if now >= next_scan:
                 try:
                     members = self._table.members(sessions, [r.spawn for r in active] + ended)
                 except OSError:
@@ -780,8 +777,10 @@ class Runner:
             wait = HOT_INTERVAL_SECS if hot else max(0.0, next_scan - time.monotonic())
             if ended and not hot:
                 wait = min(wait, MONITOR_INTERVAL_SECS)
-            if self._wake.wait(wait):
-                time.sleep(SWEEP_DELAY_SECS)  # runs ending together: one scan
+            # Not woken by runs starting or ending (one scan each would cost a /proc scan
+            # per run under load): what an ended run left is swept at the next scan, its
+            # session killed at once already. `_wake` only ends the idle wait above.
+            time.sleep(wait)
 
     def _check(self, run: Run, members: list[procs.Proc], now: float) -> bool:
         """Enforce memory and timeout; whether the run is near its memory limit."""
