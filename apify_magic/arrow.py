@@ -6,6 +6,8 @@ pyarrow (the `arrow` extra) every function here answers None and callers parse p
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from typing import Any
 
 _FLAT = ("string", "large_string", "int64", "double", "bool", "null")
@@ -35,6 +37,12 @@ def _read(pa: Any, pj: Any, page: bytes, as_strings: set[str], order: list[str])
     # Explicit fields come first in Arrow's table; pandas keeps the order the items give.
     names = table.schema.names
     return table.select([n for n in order if n in names] + [n for n in names if n not in order])
+
+
+@functools.cache
+def available() -> bool:
+    """Whether pyarrow is installed: asked before a caller reshapes a body for Arrow."""
+    return importlib.util.find_spec("pyarrow") is not None
 
 
 def arrow_table(page: bytes) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from apify_magic.arrow import arrow_table
+from apify_magic import arrow
 from apify_magic.errors import ResultError
 
 if TYPE_CHECKING:
@@ -71,10 +71,12 @@ def records_frame(content: bytes) -> pd.DataFrame | None:
     plain path runs instead; so it does for nested values, mixed types and dates, where
     Arrow's types would differ from pandas'. Needs pyarrow (the `arrow` extra).
     """
+    if not arrow.available():  # the reshaping below copies the body twice: not for nothing
+        return None
     body = content.strip()
     if not (body.startswith(b"[{") and body.endswith(b"}]")):
         return None
-    table = arrow_table(body[1:-1].replace(b"},{", b"}\n{"))
+    table = arrow.arrow_table(body[1:-1].replace(b"},{", b"}\n{"))
     if table is None:
         return None
     frame: pd.DataFrame = table.to_pandas()
