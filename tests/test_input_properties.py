@@ -62,7 +62,7 @@ _flag = st.sampled_from([
     "--webhooks", "--content-type", "--output-record-key", "--as", "--progress",
     "--fields", "--omit", "--limit", "--offset", "--unwind", "--flatten", "-i", "--input",
     "--restart-on-error", "--no-restart-on-error", "--dataset", "--clean", "--desc",
-    "--watch", "--task", "--nope", "-x", "--",
+    "--watch", "--task", "--dry-run", "--detach", "--nope", "-x", "--",
 ])
 _option = st.tuples(_flag, st.one_of(st.none(), _value)).map(
     lambda fv: fv[0] if fv[1] is None else f"{fv[0]} {fv[1]}")
