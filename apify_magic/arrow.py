@@ -70,3 +70,20 @@ def arrow_table(page: bytes) -> Any:
         if column.null_count and str(field.type) in ("null", "bool"):
             return None
     return table
+
+
+def json_table(page: bytes) -> Any:
+    """An Arrow table of any JSON lines Arrow can type, nested values kept as structs and
+    lists (for a Parquet file, where no pandas dtype is at stake), ISO dates as strings;
+    ResultError where the lines do not make one table (mixed types)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    from apify_magic.errors import ResultError
+
+    try:
+        head = pj.read_json(pa.BufferReader(_head(page))).schema
+        return _read(pa, pj, page, _dated(pa, head), head.names)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise ResultError(f"the items do not make one Arrow table ({err})",
+                          hint="write .jsonl instead") from None
