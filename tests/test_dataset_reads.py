@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
-from recording import run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from recording import RecordingServer, Reply, run
 
 from apify_magic import errors
 from apify_magic.body import Payload
 from apify_magic.client import ApifyClient
 from apify_magic.dataset_files import DatasetFile
-from apify_magic.datasets import DatasetQuery
+from apify_magic.datasets import TO_FORMATS, DatasetQuery
 from apify_magic.local import LocalRuntime
 from apify_magic.options import RunOptions
 from apify_magic.progress import NoProgress
@@ -167,3 +170,36 @@ def test_parquet_refuses_a_page_with_new_fields_and_leaves_no_file(
     path = tmp_path / "y.parquet"
     handle = _read(client, run_, NoProgress(), DatasetQuery(to=str(path), limit=2))
     assert handle.to_pandas()["a"].tolist() == [1, 2]
+
+
+_stem = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc", "Zl", "Zp"],
+                              exclude_characters="/\\\x00"), min_size=1, max_size=8)
+_bad_suffix = st.sampled_from(["", ".txt", ".json", ".parq", ".parquet.gz", ".xlsx", ".CSVX"])
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stem=_stem, suffix=_bad_suffix, kind=st.sampled_from(
+    ["folder", "suffix", "parquet without pyarrow", "no folder", "no --dataset"]))
+def test_bad_to_values_are_an_option_error_and_send_nothing(
+        shell: Any, server: RecordingServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        stem: str, suffix: str, kind: str) -> None:
+    server.default = Reply(body=b'{"ok": true}')
+    value = {"folder": str(tmp_path), "suffix": str(tmp_path / f"{stem}{suffix}"),
+             "parquet without pyarrow": str(tmp_path / f"{stem}.parquet"),
+             "no folder": str(tmp_path / "missing" / f"{stem}.csv"),
+             "no --dataset": str(tmp_path / f"{stem}.jsonl")}[kind]
+    if kind == "suffix" and Path(value).suffix.lower() in TO_FORMATS:
+        return
+    dataset = "" if kind == "no --dataset" else " --dataset"
+    with monkeypatch.context() as patch:
+        if kind == "parquet without pyarrow":
+            patch.setattr("apify_magic.arrow.available", lambda: False)
+        for cell in (f"%%apify_run me~actor out{dataset} --to {shlex.quote(value)} "
+                     "--progress none\n{}",
+                     f"%apify_attach abc123 out{dataset} --to {shlex.quote(value)}"):
+            before = len(server.seen)
+            result = run(shell, cell)
+            error = result.error_before_exec or result.error_in_exec
+            assert isinstance(error, errors.OptionError), (cell, repr(error))
+            assert len(server.seen) == before, cell
