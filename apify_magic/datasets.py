@@ -235,7 +235,7 @@ class ReadRate:
         self.items = self.bytes = 0
         self.started = time.monotonic()
         self.every_secs = every_secs
-        self._shown = 0.0
+        self._shown = float("-inf")  # the first page is shown at once
 
     def add(self, page: Page) -> None:
         self.items += page.count
