@@ -28,7 +28,7 @@ PAGE_ITEMS = 50_000
 # Pages in flight at once, each on its own connection of the client's pool: over a network
 # a page costs a round trip and a connection's bandwidth, so one page at a time waits on
 # both. Memory holds about this many pages beside the one being parsed.
-IN_FLIGHT = 4
+IN_FLIGHT = 8
 TO_FORMATS = (".parquet", ".csv", ".jsonl")
 
 
