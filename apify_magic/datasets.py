@@ -29,6 +29,9 @@ PAGE_ITEMS = 50_000
 # a page costs a round trip and a connection's bandwidth, so one page at a time waits on
 # both. Memory holds about this many pages beside the one being parsed.
 IN_FLIGHT = 8
+# With --to, memory is what matters: each page in flight costs about three times its size
+# while its answer is read (h11's buffer, the pieces, the joined body).
+TO_PAGE_ITEMS = 20_000
 TO_FORMATS = (".parquet", ".csv", ".jsonl")
 
 
@@ -190,7 +193,8 @@ class ItemList:
 
 def read_pages(fetch: Callable[[int, int], Page], start: int, end: int | None,
                wait: Callable[[concurrent.futures.Future[Page]], Page], *,
-               page_items: int = PAGE_ITEMS, in_flight: int = IN_FLIGHT) -> Iterator[Page]:
+               page_items: int = PAGE_ITEMS, in_flight: int | None = None
+               ) -> Iterator[Page]:
     """Every page from `start` (to `end`, when a limit sets one), in order, with up to
     `in_flight` requests under way.
 
@@ -199,6 +203,7 @@ def read_pages(fetch: Callable[[int, int], Page], start: int, end: int | None,
     empty, in a run of empty items) while stored items go on after them. Offsets step by
     the stored items asked for, which is what offset and limit count on the platform.
     """
+    in_flight = in_flight or IN_FLIGHT
     queue: collections.deque[concurrent.futures.Future[Page]] = collections.deque()
     pool = concurrent.futures.ThreadPoolExecutor(in_flight, thread_name_prefix="apify-page")
     position = start

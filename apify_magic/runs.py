@@ -20,6 +20,7 @@ from apify_magic.body import Payload
 from apify_magic.client import ApifyClient
 from apify_magic.datasets import (
     PAGE_ITEMS,
+    TO_PAGE_ITEMS,
     DatasetQuery,
     FrameBuilder,
     ItemList,
@@ -163,7 +164,8 @@ class RunFollower:
         rate, total = ReadRate(), 0
         try:
             for page in read_pages(functools.partial(self._page, dataset_id, query), start,
-                                   end, self._wait_page, page_items=PAGE_ITEMS):
+                                   end, self._wait_page,
+                                   page_items=TO_PAGE_ITEMS if query.to else PAGE_ITEMS):
                 total = page.total if end is None else min(page.total, end) - start
                 rate.add(page)
                 sink.add(page.body)

@@ -58,6 +58,10 @@ os.environ["APIFY_API_BASE_URL"] = url
 from IPython.core.interactiveshell import InteractiveShell
 import pandas, pyarrow, pyarrow.json, pyarrow.parquet, orjson
 import apify_magic.magic, apify_magic.runs, apify_magic.client, apify_magic.dataset_files
+import apify_magic.datasets
+# BENCH_IN_FLIGHT: pages in flight, to see what they cost (the magic's own default if unset)
+apify_magic.datasets.IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT") or
+                                     apify_magic.datasets.IN_FLIGHT)
 ip = InteractiveShell.instance()
 ip.run_line_magic("load_ext", "apify_magic")
 """

@@ -76,6 +76,7 @@ def test_a_dataset_that_grows_while_read_is_read_to_the_end(
         running: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     client, run_, push = running
     monkeypatch.setattr("apify_magic.runs.PAGE_ITEMS", 5)
+    monkeypatch.setattr("apify_magic.datasets.IN_FLIGHT", 4)
     push([{"i": i} for i in range(25)])
     # Four pages (20 items) are asked for at once; the fifth after the first page's
     # answer said 25 items and the dataset then grew to 45.
@@ -89,6 +90,7 @@ def test_clean_pages_that_come_back_short_or_empty_are_read_past(
         running: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     client, run_, push = running
     monkeypatch.setattr("apify_magic.runs.PAGE_ITEMS", 4)
+    monkeypatch.setattr("apify_magic.runs.TO_PAGE_ITEMS", 4)
     # Three whole pages of empty items in the middle: `clean` returns them empty.
     stored = [{"i": 0}, {}, {"i": 1}, *([{}] * 13), {"i": 2}, {"#hidden": 1}, {"i": 3}]
     push(stored)
@@ -120,6 +122,7 @@ def _items(count: int) -> list[dict[str, Any]]:
 def test_to_a_file_equals_the_in_memory_result(
         ip: Any, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("apify_magic.runs.PAGE_ITEMS", 7)
+    monkeypatch.setattr("apify_magic.runs.TO_PAGE_ITEMS", 7)
     path = tmp_path / f"out{suffix}"
     assert run(ip, '%%apify_run items mem --dataset --watch\n{"count": 30}'
                ).error_in_exec is None
@@ -144,6 +147,7 @@ def test_to_a_file_equals_the_in_memory_result(
 def test_to_jsonl_keeps_nested_items_and_attach_writes_too(
         ip: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("apify_magic.runs.PAGE_ITEMS", 4)
+    monkeypatch.setattr("apify_magic.runs.TO_PAGE_ITEMS", 4)
     assert run(ip, '%%apify_run items mem --dataset --watch\n{"count": 9, "nested": true}'
                ).error_in_exec is None
     from apify_magic.run_record import last_run
@@ -160,6 +164,7 @@ def test_parquet_refuses_a_page_with_new_fields_and_leaves_no_file(
         running: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client, run_, push = running
     monkeypatch.setattr("apify_magic.runs.PAGE_ITEMS", 2)
+    monkeypatch.setattr("apify_magic.runs.TO_PAGE_ITEMS", 2)
     push([{"a": 1}, {"a": 2}, {"a": 3, "b": "new"}])
     (tmp_path / "out").mkdir()
     path = tmp_path / "out" / "x.parquet"
