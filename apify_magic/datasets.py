@@ -1,4 +1,5 @@
-"""Dataset results: the items parameters, and items read as JSON lines into a DataFrame.
+"""Dataset results: the items parameters, pages read several at a time (`read_pages`),
+and items read as JSON lines into a DataFrame (or a file: dataset_files.py).
 
 Items travel as `format=jsonl`. With pyarrow (the `arrow` extra) each page is parsed by
 Arrow's JSON-lines reader, about 3x faster than orjson plus `DataFrame.from_records`, and
