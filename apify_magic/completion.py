@@ -91,7 +91,7 @@ def _takes_value(word: str, sources: Sources, magic: str) -> bool:
 TAKES_VALUE = frozenset((
     "--build", "--memory", "--timeout", "--max-items", "--max-total-charge-usd",
     "--output-record-key", "--webhooks", "--content-type", "-i", "--input", "--fields",
-    "--omit", "--limit", "--offset", "--unwind", "--flatten"))
+    "--omit", "--limit", "--offset", "--unwind", "--flatten", "--to"))
 
 
 # -- sources ---------------------------------------------------------------------------

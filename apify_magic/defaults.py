@@ -205,6 +205,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             check=_dataset_option("unwind")),
     Setting("flatten", "names", "With --dataset: flatten these nested objects.",
             check=_dataset_option("flatten")),
+    Setting("to", "str", "With --dataset: write the items to this .parquet, .csv or .jsonl "
+            "file.", check=_dataset_option("to")),
     Setting("as", "choice", "Result form.", choices=RESULT_FORMS, builtin="auto"),
     Setting("progress", "choice", "How a run shows its progress.", choices=PROGRESS_MODES,
             builtin="auto"),
@@ -227,7 +229,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 
 CONFIG_NAMES = {s.config_name: s for s in SETTINGS.values()}
 DATASET_OPTIONS = frozenset({"fields", "omit", "limit", "offset", "clean", "desc", "unwind",
-                             "flatten"})
+                             "flatten", "to"})
 
 
 def closest(name: str, names: Any, spell: Callable[[str], str] = str) -> str | None:
@@ -390,6 +392,7 @@ class ConfigDefaults(Configurable):
     desc = _trait("desc")
     unwind = _trait("unwind")
     flatten = _trait("flatten")
+    to = _trait("to")
     as_ = _trait("as_")
     progress = _trait("progress")
     background = _trait("background")

@@ -73,6 +73,9 @@ def _result_arguments(func: Any) -> Any:
                  "object fields into items -> unwind."),
         argument("--flatten", metavar="F1,F2", help="With --dataset: flatten these nested "
                  "objects into a.b fields -> flatten."),
+        argument("--to", metavar="PATH", help="With --dataset: write the items to PATH "
+                 "(.parquet, .csv or .jsonl) as pages arrive and bind a DatasetFile handle "
+                 "instead of a DataFrame; the run is watched, so pages are read."),
         argument("--progress", choices=PROGRESS_MODES, default=None,
                  help="auto (a panel in a kernel, text lines in a terminal), widget, text or "
                       "none."),
@@ -120,7 +123,8 @@ def _run_arguments(func: Any) -> Any:
 
 def _dataset_query(args: Any) -> DatasetQuery | None:
     given = {name: getattr(args, name) for name in
-             ("fields", "omit", "limit", "offset", "unwind", "flatten", "clean", "desc")
+             ("fields", "omit", "limit", "offset", "unwind", "flatten", "clean", "desc",
+              "to")
              if getattr(args, name) not in (None, False)}
     if not args.dataset:
         if given:
@@ -129,7 +133,8 @@ def _dataset_query(args: Any) -> DatasetQuery | None:
     return DatasetQuery(
         fields=split_names(args.fields), omit=split_names(args.omit), limit=args.limit,
         offset=args.offset, clean=args.clean, desc=args.desc,
-        unwind=split_names(args.unwind), flatten=split_names(args.flatten)).validate()
+        unwind=split_names(args.unwind), flatten=split_names(args.flatten),
+        to=args.to).validate()
 
 
 @magics_class
@@ -255,6 +260,9 @@ class ApifyMagic(Magics, defaults.ConfigDefaults):
 
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         check_map_options(args.concurrency, args.budget_usd, args.retries, args.batch)
+        if args.to is not None:
+            raise OptionError("--to is for one run's dataset, not a map's",
+                              hint="write the map's frame yourself: df.to_parquet(...)")
         options = self._run_options(args, ns)
         if args.ledger is not None and not args.ledger.strip():
             raise OptionError("--ledger needs a file path")

@@ -66,17 +66,18 @@ def records_frame(content: bytes) -> pd.DataFrame | None:
 
     Arrow's JSON reader takes one object per line and parses lines on every core, far
     faster than orjson plus `DataFrame.from_records`; a compact array becomes such lines
-    by one replace of `},{`. Where that replace is wrong (`},{` inside a string, or at a
-    nested level) a line is left unterminated or unbalanced and Arrow refuses it, so the
-    plain path runs instead; so it does for nested values, mixed types and dates, where
-    Arrow's types would differ from pandas'. Needs pyarrow (the `arrow` extra).
+    by replacing `},{`, a piece at a time as Arrow reads (`arrow.ArrayLines`). Where that
+    replace is wrong (`},{` inside a string, or at a nested level) a line is left
+    unterminated or unbalanced and Arrow refuses it, so the plain path runs instead; so it
+    does for nested values, mixed types and dates, where Arrow's types would differ from
+    pandas'. Needs pyarrow (the `arrow` extra).
     """
-    if not arrow.available():  # the reshaping below copies the body twice: not for nothing
+    if not arrow.available():
         return None
     body = content.strip()
     if not (body.startswith(b"[{") and body.endswith(b"}]")):
         return None
-    table = arrow.arrow_table(body[1:-1].replace(b"},{", b"}\n{"))
+    table = arrow.arrow_table(body, array=True)
     if table is None:
         return None
     frame: pd.DataFrame = table.to_pandas()

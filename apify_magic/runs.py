@@ -8,6 +8,7 @@ thread (see progress.py).
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import re
 import threading
@@ -15,14 +16,22 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
-
 from apify_magic.body import Payload
 from apify_magic.client import ApifyClient
-from apify_magic.datasets import PAGE_ITEMS, DatasetQuery, FrameBuilder, parse_lines
+from apify_magic.datasets import (
+    PAGE_ITEMS,
+    TO_PAGE_ITEMS,
+    DatasetQuery,
+    FrameBuilder,
+    ItemList,
+    Page,
+    PageSink,
+    ReadRate,
+    read_pages,
+)
 from apify_magic.errors import RunFailedError, RunInterruptedError
 from apify_magic.options import RunOptions
-from apify_magic.progress import Pending, Progress, wait_on_main_thread
+from apify_magic.progress import TICK_SECS, Progress, wait_on_main_thread
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 POLL_WAIT_SECS = 1.0
@@ -138,43 +147,53 @@ class RunFollower:
 
     def dataset(self, query: DatasetQuery, as_frame: bool, dataset_id: str | None = None
                 ) -> Any:
-        """The items of the run's default dataset (or `dataset_id`'s), in pages with a
-        running count.
+        """The items of the run's default dataset (or `dataset_id`'s): a DataFrame, a list,
+        or with `query.to` a file and its handle (dataset_files.py).
 
-        The next page is fetched while this one is parsed: the request waits on the
-        socket and the parser in Arrow, so neither holds the GIL for long.
+        Pages are fetched several at a time (`read_pages`) while the one before is parsed:
+        the requests wait on their sockets and the parser in Arrow, so neither holds the
+        GIL for long.
         """
-        dataset_id = dataset_id or str(self.run.get("defaultDatasetId"))
-        position = query.offset or 0
-        end: int | None = None if query.limit is None else position + query.limit
-        builder = FrameBuilder() if as_frame else None
-        items: list[Any] = []
-        read = 0
-        pending: tuple[int, Pending[httpx.Response]] | None = self._fetch(
-            dataset_id, query, position, end)
-        while pending is not None:
-            response = pending[1].wait(self.progress, self.started)
-            # offset and limit count stored items, before `clean` drops any: step by them.
-            position += pending[0]
-            total = int(response.headers.get("X-Apify-Pagination-Total", "0"))
-            end = total if end is None else min(end, total)
-            pending = self._fetch(dataset_id, query, position, end) if position < end else None
-            read += int(response.headers.get("X-Apify-Pagination-Count", "0"))
-            if builder is not None:
-                builder.add(response.content)
-            else:
-                items.extend(parse_lines([response.content]))
-            del response
-            self.progress.status("SUCCEEDED", f"read {read:,} dataset items of {total:,}")
-        return builder.frame() if builder is not None else items
+        from apify_magic.dataset_files import file_sink
 
-    def _fetch(self, dataset_id: str, query: DatasetQuery, position: int, end: int | None
-               ) -> tuple[int, Pending[httpx.Response]]:
-        size = PAGE_ITEMS if end is None else min(PAGE_ITEMS, end - position)
-        params = {**query.params("jsonl"), "offset": str(position), "limit": str(size)}
-        return size, Pending(functools.partial(
-            self.client.dataset_items, dataset_id, params, actor_id=self.actor_id,
-            run_id=self.run_id))
+        dataset_id = dataset_id or str(self.run.get("defaultDatasetId"))
+        start = query.offset or 0
+        end = None if query.limit is None else start + query.limit
+        sink: PageSink = (file_sink(query.to) if query.to is not None
+                          else FrameBuilder() if as_frame else ItemList())
+        rate, total = ReadRate(), 0
+        try:
+            for page in read_pages(functools.partial(self._page, dataset_id, query), start,
+                                   end, self._wait_page,
+                                   page_items=TO_PAGE_ITEMS if query.to else PAGE_ITEMS):
+                total = page.total if end is None else min(page.total, end) - start
+                rate.add(page)
+                sink.add(page.body)
+                page.body = b""
+                if rate.due():
+                    self.progress.status("SUCCEEDED", rate.message(total))
+        except BaseException:
+            close = getattr(sink, "abandon", None)
+            if close is not None:
+                close()
+            raise
+        self.progress.status("SUCCEEDED", rate.message(max(total, rate.items)))
+        return sink.result()
+
+    def _page(self, dataset_id: str, query: DatasetQuery, offset: int, size: int) -> Page:
+        params = {**query.params("jsonl"), "offset": str(offset), "limit": str(size)}
+        response = self.client.dataset_items(dataset_id, params, actor_id=self.actor_id,
+                                             run_id=self.run_id)
+        return Page(offset=offset, asked=size, body=response.content,
+                    count=int(response.headers.get("X-Apify-Pagination-Count", "0")),
+                    total=int(response.headers.get("X-Apify-Pagination-Total", "0")))
+
+    def _wait_page(self, future: concurrent.futures.Future[Page]) -> Page:
+        while True:
+            try:
+                return future.result(TICK_SECS)
+            except concurrent.futures.TimeoutError:
+                self.progress.tick(time.monotonic() - self.started)
 
 
 class LogFollower:

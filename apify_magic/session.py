@@ -114,7 +114,9 @@ class RunSession:
                          request.options.timeout)
         started = time.monotonic()
         try:
-            if request.watch or request.attach:
+            # --to reads the dataset in pages, which only a watched run does.
+            if request.watch or request.attach or (request.dataset is not None
+                                                   and request.dataset.to is not None):
                 value = _watched(client, request, progress, started, connection.poll_secs)
             else:
                 value = _synced(client, request, progress, started)

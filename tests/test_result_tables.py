@@ -55,3 +55,29 @@ def test_any_records_match_the_plain_path(records: list[dict[str, Any]]) -> None
     body = orjson.dumps(records)
     got = result.convert(body, JSON)
     pd.testing.assert_frame_equal(got, plain(body))
+
+
+@pytest.mark.parametrize("piece", [1, 40, 1 << 20])
+def test_a_body_read_in_pieces_matches_the_plain_path(
+        piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrow reads the array a piece at a time (`arrow.ArrayLines`): every cut between
+    records, a string holding `},{` across a cut, and bodies of several pieces."""
+    pytest.importorskip("pyarrow")
+    monkeypatch.setattr("apify_magic.arrow.READ_PIECE", piece)
+    body = orjson.dumps([{"n": i, "s": "é" * (i % 50), "f": i / 7, "t": f"p{i}"}
+                         for i in range(60_000)])
+    fast = result.records_frame(body)
+    assert fast is not None
+    pd.testing.assert_frame_equal(fast, plain(body))
+    tricky = orjson.dumps([{"a": "x},{y" if i == 3 else f"v{i}"} for i in range(9)])
+    pd.testing.assert_frame_equal(result.convert(tricky, JSON), plain(tricky))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(RECORDS)
+def test_any_records_in_small_pieces_match_the_plain_path(
+        monkeypatch: pytest.MonkeyPatch, records: list[dict[str, Any]]) -> None:
+    monkeypatch.setattr("apify_magic.arrow.READ_PIECE", 5)
+    body = orjson.dumps(records)
+    pd.testing.assert_frame_equal(result.convert(body, JSON), plain(body))
