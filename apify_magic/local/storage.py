@@ -472,7 +472,8 @@ class ItemLines:
     @staticmethod
     def _build(folder: RunFolder, data: Path, index: Path) -> array.array[int]:
         offsets = array.array("q", [0])
-        tmp_data = data.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        unique = f".{os.getpid()}.{threading.get_ident()}.tmp"  # per builder: two may race
+        tmp_data = data.with_name(data.name + unique)
         with open(tmp_data, "wb") as out:
             for path in folder.item_files():
                 raw = path.read_bytes().strip()
@@ -481,7 +482,7 @@ class ItemLines:
                 out.write(raw + b"\n")
                 offsets.append(offsets[-1] + len(raw) + 1)
         # Both files appear whole or not at all: readers racing the first build are safe.
-        tmp_index = index.with_suffix(tmp_data.suffix)
+        tmp_index = index.with_name(index.name + unique)
         tmp_index.write_bytes(offsets.tobytes())
         os.replace(tmp_data, data)
         os.replace(tmp_index, index)

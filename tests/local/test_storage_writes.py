@@ -96,3 +96,21 @@ def test_an_item_with_a_lone_surrogate_is_served(make_runtime: Any, fmt: str) ->
         last = page.text.strip().splitlines()[-1] if fmt == "jsonl" else page.text
         found = json.loads(last)
         assert (found[-1] if fmt == "json" else found) == {"text": "a\udc80b"}
+
+
+def test_concurrent_first_reads_of_a_finished_dataset_all_succeed(make_runtime: Any) -> None:
+    # The first read of a finished dataset builds its JSON-lines copy; readers in parallel
+    # (the magic reads several pages at once) each build one, and each must succeed.
+    for _ in range(3):
+        runtime = make_runtime()
+        with httpx.Client(base_url=f"{runtime.url}/v2", timeout=60) as api:
+            run = api.post("/acts/hello/runs", params={"waitForFinish": 30},
+                           json={"count": 200}).json()["data"]
+            assert run["status"] == "SUCCEEDED"
+            url = f"/datasets/{run['defaultDatasetId']}/items"
+            with ThreadPoolExecutor(16) as pool:
+                pages = list(pool.map(lambda n: api.get(url, params={"offset": n * 10,
+                                                                     "limit": 10}),
+                                      range(16)))
+        assert [p.status_code for p in pages] == [200] * 16
+        assert [len(p.json()) for p in pages] == [10] * 16
