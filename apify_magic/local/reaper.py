@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -28,20 +27,42 @@ SCRIPT = Path(__file__)
 _ROUNDS = 5  # a process forked while the last round ran is found by the next one
 
 _lock = threading.Lock()
-_started: dict[int, subprocess.Popen[bytes]] = {}
+_started: dict[int, tuple[int, int]] = {}  # this process's pid -> (the reaper's pid, pipe)
 
 
 def ensure_started(owner: str) -> None:
-    """Start this process's reaper unless it runs already (`owner`: `procs.process_id()`)."""
+    """Start this process's reaper unless it runs already (`owner`: `procs.process_id()`).
+
+    With `posix_spawn`, not `subprocess.Popen`: a Popen object of a child that is meant to
+    outlive every object here warns at interpreter exit that it is still running."""
     with _lock:
-        reaper = _started.get(os.getpid())
-        if reaper is not None and reaper.poll() is None:
-            return
-        # stdin's write end stays here, not inheritable (Python's default), so no child
-        # holds the pipe open: EOF comes exactly when this process is gone.
-        _started[os.getpid()] = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(SCRIPT), owner], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        found = _started.get(os.getpid())
+        if found is not None:
+            try:
+                ended, _ = os.waitpid(found[0], os.WNOHANG)
+            except ChildProcessError:
+                ended = found[0]
+            if not ended:
+                return
+            os.close(found[1])
+        # The pipe's write end stays here and is not inheritable (Python's default), so
+        # no child holds it open: EOF comes exactly when this process is gone.
+        read_end, write_end = os.pipe()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            pid = os.posix_spawn(
+                sys.executable, [sys.executable, "-I", "-S", str(SCRIPT), owner], os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
+                              (os.POSIX_SPAWN_DUP2, devnull, 1),
+                              (os.POSIX_SPAWN_DUP2, devnull, 2)],
+                setsid=True)
+        except OSError:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+            os.close(devnull)
+        _started[os.getpid()] = (pid, write_end)
 
 
 def _marked(prefix: bytes) -> list[int]:

@@ -108,9 +108,10 @@ def test_concurrent_first_reads_of_a_finished_dataset_all_succeed(make_runtime: 
                            json={"count": 200}).json()["data"]
             assert run["status"] == "SUCCEEDED"
             url = f"/datasets/{run['defaultDatasetId']}/items"
+            def page(n: int, url: str = url) -> httpx.Response:
+                return api.get(url, params={"offset": n * 10, "limit": 10})
+
             with ThreadPoolExecutor(16) as pool:
-                pages = list(pool.map(lambda n: api.get(url, params={"offset": n * 10,
-                                                                     "limit": 10}),
-                                      range(16)))
+                pages = list(pool.map(page, range(16)))
         assert [p.status_code for p in pages] == [200] * 16
         assert [len(p.json()) for p in pages] == [10] * 16
