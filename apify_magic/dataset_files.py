@@ -18,6 +18,7 @@ lazy `pyarrow.dataset.Dataset` to scan, filter and read in batches.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import os
 from pathlib import Path
@@ -75,7 +76,7 @@ def _chunks(path: Path) -> Any:
             yield rest
 
 
-class _FileSink:
+class _FileSink(abc.ABC):
     """Writes to a temporary file beside the target, moved into place when complete: a
     read that fails leaves no half file under the name asked for."""
 
@@ -86,11 +87,13 @@ class _FileSink:
         self.partial = path.with_name(f".{path.name}.{os.getpid()}.part")
         self.items = 0
 
+    @abc.abstractmethod
     def add(self, page: bytes) -> None:
-        raise NotImplementedError
+        """Write one page of items (JSON lines)."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Finish the partial file."""
 
     def result(self) -> DatasetFile:
         self.close()
@@ -200,5 +203,6 @@ def _conform(pa: Any, table: Any, schema: Any, before: int) -> Any:
 
 def file_sink(to: str) -> _FileSink:
     path = check_to(to)
-    kind = {".parquet": ParquetSink, ".csv": CsvSink, ".jsonl": JsonlSink}
+    kind: dict[str, type[ParquetSink] | type[CsvSink] | type[JsonlSink]] = {
+        ".parquet": ParquetSink, ".csv": CsvSink, ".jsonl": JsonlSink}
     return kind[path.suffix.lower()](path)

@@ -212,14 +212,6 @@ class RunFolder:
             return []
         return [self.dataset / n for n in sorted(names)]
 
-    def items(self, offset: int = 0, limit: int | None = None, desc: bool = False
-              ) -> tuple[list[Any], int]:
-        files = self.item_files()
-        if desc:
-            files.reverse()
-        chosen = files[offset:] if limit is None else files[offset:offset + limit]
-        return [_read_json(f) for f in chosen], len(files)
-
 
 def _file_size(path: Path) -> int:
     """The size of a regular file; OSError for anything else (a folder named like a key)."""
@@ -347,25 +339,30 @@ def streamed(make: Callable[[], Generator[bytes, None, None]]
     return stream
 
 
+def _read_item(path: Path) -> tuple[Any, int]:
+    """An item file's item (None when unreadable) and its size in bytes."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None, 0
+    try:
+        return json.loads(raw), len(raw)
+    except ValueError:
+        return None, len(raw)
+
+
 def _read_items(paths: list[Path], budget: int) -> list[Any] | None:
     """The items of these files (None for one unreadable), or None once their stored JSON
     passes `budget` bytes: such a page is streamed instead."""
     items: list[Any] = []
     used = 0
     for path in paths:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError:
-            items.append(None)
-            continue
-        used += len(raw)
+        item, size = _read_item(path)
+        used += size
         if used > budget:
             return None
-        try:
-            items.append(json.loads(raw))
-        except ValueError:
-            items.append(None)
+        items.append(item)
     return items
 
 
@@ -374,13 +371,9 @@ def _file_batches(paths: list[Path]) -> Iterator[list[Any]]:
     batch: list[Any] = []
     used = 0
     for path in paths:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-            batch.append(json.loads(raw))
-            used += len(raw)
-        except (OSError, ValueError):
-            batch.append(None)
+        item, size = _read_item(path)
+        batch.append(item)
+        used += size
         if used >= PAGE_PIECE_BYTES or len(batch) >= BATCH_ITEMS:
             yield batch
             batch, used = [], 0
