@@ -218,20 +218,25 @@ def read_pages(fetch: Callable[[int, int], Page], start: int, end: int | None,
         position += size
         return True
 
+    ended = False
     try:
         while len(queue) < in_flight and submit():
             pass
         while queue:
             page = wait(queue.popleft())
             if page.count == 0 and page.offset >= page.total:
-                return
+                break
             yield page
             while len(queue) < in_flight and submit():
                 pass
+        ended = True
     finally:
         for pending in queue:
             pending.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # At the end, the requests already under way (pages past the end: small) finish
+        # before the read returns, so none still holds a connection of the client when its
+        # owner closes it; on an error or interrupt they are left to end on their own.
+        pool.shutdown(wait=ended, cancel_futures=True)
 
 
 class ReadRate:
